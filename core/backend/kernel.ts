@@ -1,0 +1,102 @@
+/**
+ * A kernel is one unit of device work with two implementations side by side:
+ *  - `cpu`: readable TypeScript over typed arrays, the reference (run in float64 by the reference backend);
+ *  - `gpu`: a WGSL program plus the uniforms and grid for one launch.
+ * Backends run kernels; ops (core/tensor/ops) pick kernels and own the autograd rules.
+ *
+ * Binding contract for every WGSL program: buffers are bound at @group(0) @binding(0..n-1) in the order
+ * the op passes them, and the launch's uniform struct `P` at @binding(n).
+ */
+import type { AnyTypedArray } from "../tensor/dtype.ts";
+
+export interface Kernel<P> {
+  readonly name: string;
+  /** Reference implementation: `buffers` are the typed arrays behind the bound buffers, in binding order. */
+  cpu(buffers: readonly AnyTypedArray[], params: P): void;
+  /** One WGSL launch for these params. */
+  gpu(params: P): GpuLaunch;
+}
+
+export interface GpuLaunch {
+  /** Identifies the specialised shader: equal keys must mean equal WGSL source. */
+  readonly key: string;
+  /** The WGSL source; only called when the pipeline cache has no entry for `key`. */
+  readonly source: () => string;
+  /** Uniform words for the struct `P` (already packed, see `ParamLayout`). */
+  readonly uniforms: Uint32Array;
+  /** Workgroup counts; each at most `MAX_WORKGROUPS_PER_DIM`. */
+  readonly workgroups: readonly [number, number, number];
+}
+
+export type ParamType = "u32" | "i32" | "f32";
+
+/**
+ * A uniform struct made of 4-byte scalars only, so it packs as consecutive 32-bit words with no padding
+ * (WGSL's uniform layout rules add padding only for vectors, arrays and nested structs).
+ */
+export class ParamLayout<const Names extends string> {
+  readonly struct: string;
+  private readonly fields: readonly (readonly [Names, ParamType])[];
+
+  constructor(fields: readonly (readonly [Names, ParamType])[]) {
+    this.fields = fields;
+    this.struct = `struct Params {\n${fields.map(([n, t]) => `  ${n}: ${t},`).join("\n")}\n}`;
+  }
+
+  /** Packs values in declaration order; f32 fields are stored as their IEEE-754 bits. */
+  pack(values: { readonly [K in Names]: number }): Uint32Array {
+    const words = new Uint32Array(Math.max(4, Math.ceil(this.fields.length / 4) * 4));
+    const view = new DataView(words.buffer);
+    this.fields.forEach(([name, type], i) => {
+      const v = values[name];
+      if (type === "f32") view.setFloat32(i * 4, v, true);
+      else if (type === "i32") view.setInt32(i * 4, v, true);
+      else view.setUint32(i * 4, v, true);
+    });
+    return words;
+  }
+}
+
+/** WebGPU's guaranteed minimum for maxComputeWorkgroupsPerDimension. */
+export const MAX_WORKGROUPS_PER_DIM = 65535;
+
+/**
+ * Spreads `count` workgroups over x and y so that neither exceeds the per-dimension limit. Shaders
+ * recover the linear workgroup index with `linearWorkgroupIndex` below and must bounds-check it.
+ */
+export function spreadWorkgroups(count: number): [number, number, number] {
+  if (count <= MAX_WORKGROUPS_PER_DIM) return [Math.max(1, count), 1, 1];
+  const y = Math.ceil(count / MAX_WORKGROUPS_PER_DIM);
+  return [Math.ceil(count / y), y, 1];
+}
+
+/** WGSL: the linear workgroup index for grids made by `spreadWorkgroups`. */
+export const linearWorkgroupIndex = "(wg.x + wg.y * nwg.x)";
+
+/** WGSL entry-point parameters used with `linearWorkgroupIndex`. */
+export const entryBuiltins =
+  "@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, " +
+  "@builtin(local_invocation_index) lid: u32";
+
+/** WGSL declaration of a storage binding. */
+export function storage(binding: number, name: string, type: string, access: "read" | "read_write"): string {
+  return `@group(0) @binding(${binding}) var<storage, ${access}> ${name}: array<${type}>;`;
+}
+
+/** WGSL declaration of the uniform params binding. */
+export function uniformParams(binding: number, layout: ParamLayout<string>): string {
+  return `${layout.struct}\n@group(0) @binding(${binding}) var<uniform> P: Params;`;
+}
+
+/** Maximum tensor rank handled by strided kernels (shape and strides are passed per axis). */
+export const MAX_RANK = 6;
+
+/**
+ * WGSL: non-finite constants. A const-expression may not evaluate to ±inf or NaN (shader-creation error),
+ * so they are built at run time by bit-casting a function parameter.
+ */
+export const wgslSpecialFloats = `
+fn f32_from_bits(bits: u32) -> f32 { return bitcast<f32>(bits); }
+fn pos_inf() -> f32 { return f32_from_bits(0x7f800000u); }
+fn neg_inf() -> f32 { return f32_from_bits(0xff800000u); }
+fn nan() -> f32 { return f32_from_bits(0x7fc00000u); }`;

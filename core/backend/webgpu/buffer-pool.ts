@@ -1,0 +1,72 @@
+/**
+ * Reuses freed GPU buffers. Creating a GPUBuffer is expensive (an allocation plus zeroing), and a training
+ * step allocates the same sizes every time, so freed buffers are kept in free lists keyed by size class.
+ *
+ * Size classes: sizes up to 1 KiB round up to a power of two; above that to a multiple of 1/8 of the
+ * enclosing power of two, so at most 12.5% of a large buffer is slack.
+ *
+ * Reusing a buffer right after `free` is safe even while earlier, not yet submitted commands still read
+ * it: all dispatches go through one queue in order, so the new owner's writes run after the old reads.
+ * Host writes (`queue.writeBuffer`) are the exception; the backend submits pending work before them.
+ */
+export function sizeClass(bytes: number): number {
+  const n = Math.max(16, Math.ceil(bytes / 4) * 4);
+  if (n <= 1024) return 2 ** Math.ceil(Math.log2(n));
+  const step = 2 ** Math.floor(Math.log2(n)) / 8;
+  return Math.ceil(n / step) * step;
+}
+
+export class BufferPool {
+  private readonly free = new Map<number, GPUBuffer[]>();
+  private readonly everyBuffer = new Set<GPUBuffer>();
+  pooledBytes = 0;
+  createdBytes = 0;
+
+  constructor(
+    private readonly create: (bytes: number) => GPUBuffer,
+  ) {}
+
+  /** A buffer of at least `bytes` bytes (its size is `sizeClass(bytes)`). */
+  acquire(bytes: number): GPUBuffer {
+    const size = sizeClass(bytes);
+    const list = this.free.get(size);
+    const reused = list?.pop();
+    if (reused) {
+      this.pooledBytes -= size;
+      return reused;
+    }
+    const buffer = this.create(size);
+    this.everyBuffer.add(buffer);
+    this.createdBytes += size;
+    return buffer;
+  }
+
+  release(buffer: GPUBuffer): void {
+    const size = buffer.size;
+    let list = this.free.get(size);
+    if (!list) this.free.set(size, (list = []));
+    list.push(buffer);
+    this.pooledBytes += size;
+  }
+
+  /** Destroys the pooled (unused) buffers, returning their memory to the device. */
+  trim(): void {
+    for (const list of this.free.values()) {
+      for (const b of list) {
+        this.everyBuffer.delete(b);
+        this.createdBytes -= b.size;
+        b.destroy();
+      }
+    }
+    this.free.clear();
+    this.pooledBytes = 0;
+  }
+
+  destroyAll(): void {
+    for (const b of this.everyBuffer) b.destroy();
+    this.everyBuffer.clear();
+    this.free.clear();
+    this.pooledBytes = 0;
+    this.createdBytes = 0;
+  }
+}

@@ -1,0 +1,322 @@
+/**
+ * The WebGPU backend. Kernels are WGSL programs compiled once per specialisation (PipelineCache); memory
+ * comes from a BufferPool; work is batched: dispatches are recorded into one command encoder (one compute
+ * pass) and submitted only when the caller reads a value, syncs, flushes, or the uniform arena fills up.
+ *
+ * Device acquisition is the caller's: pass a `GPU` (Node: the `webgpu` package's `create([])`; Deno and
+ * browsers: `navigator.gpu`, the default) or a ready `GPUDevice`. Core imports no runtime's WebGPU.
+ */
+import {
+  BufferLimitError,
+  DeviceLostError,
+  InvalidArgumentError,
+  NoWebGPUAdapterError,
+  OutOfMemoryError,
+  WebGPUError,
+} from "../../errors.ts";
+import { type AnyTypedArray, type DType, bytesPerElement, newTypedArray } from "../../tensor/dtype.ts";
+import { detectRuntime } from "../../runtime.ts";
+import type { Backend, BackendStats, BufferHandle } from "../backend.ts";
+import type { Kernel } from "../kernel.ts";
+import { BufferPool } from "./buffer-pool.ts";
+import { PipelineCache } from "./pipeline-cache.ts";
+
+class GpuBuffer implements BufferHandle {
+  constructor(
+    readonly dtype: DType,
+    readonly length: number,
+    readonly buffer: GPUBuffer,
+    /** Bytes the tensor uses (the GPU buffer may be larger, see sizeClass). */
+    readonly byteLength: number,
+  ) {}
+}
+
+export interface WebGPUBackendOptions {
+  /** The WebGPU entry point; defaults to `navigator.gpu`. */
+  readonly gpu?: GPU;
+  /** Use this device instead of requesting one. */
+  readonly device?: GPUDevice;
+  readonly powerPreference?: GPUPowerPreference;
+  /** Bytes of uniforms recorded before an automatic submit (each launch takes one 256-byte slot). */
+  readonly uniformArenaBytes?: number;
+}
+
+export interface WebGPUBackend extends Backend {
+  readonly device: GPUDevice;
+  /** Adapter description for logs: vendor, architecture, device, description. */
+  readonly adapterInfo: Readonly<Record<string, string>>;
+  /** Number of compiled pipelines. */
+  readonly pipelineCount: number;
+  /** Destroys pooled buffers that no tensor uses. */
+  trimPool(): void;
+}
+
+/** Requests an adapter and a device with the limits large models need, or fails with a typed error. */
+export async function createWebGPUBackend(options: WebGPUBackendOptions = {}): Promise<WebGPUBackend> {
+  const runtime = detectRuntime();
+  let device = options.device;
+  let adapterInfo: Record<string, string> = {};
+  if (!device) {
+    const gpu = options.gpu ?? (globalThis as { navigator?: { gpu?: GPU } }).navigator?.gpu;
+    if (!gpu) throw NoWebGPUAdapterError.of(runtime, "this runtime exposes no navigator.gpu");
+    let adapter: GPUAdapter | null;
+    try {
+      adapter = await gpu.requestAdapter(
+        options.powerPreference ? { powerPreference: options.powerPreference } : undefined,
+      );
+    } catch (e) {
+      throw NoWebGPUAdapterError.of(runtime, `requestAdapter failed: ${String(e)}`);
+    }
+    if (!adapter) throw NoWebGPUAdapterError.of(runtime, "requestAdapter returned null");
+    adapterInfo = describeAdapter(adapter);
+    const l = adapter.limits;
+    device = await adapter.requestDevice({
+      requiredLimits: {
+        maxBufferSize: l.maxBufferSize,
+        maxStorageBufferBindingSize: l.maxStorageBufferBindingSize,
+        maxStorageBuffersPerShaderStage: Math.min(l.maxStorageBuffersPerShaderStage, 10),
+        maxComputeWorkgroupStorageSize: l.maxComputeWorkgroupStorageSize,
+        maxComputeInvocationsPerWorkgroup: l.maxComputeInvocationsPerWorkgroup,
+        maxComputeWorkgroupSizeX: l.maxComputeWorkgroupSizeX,
+        maxComputeWorkgroupSizeY: l.maxComputeWorkgroupSizeY,
+      },
+    });
+  }
+  return new WebGPUBackendImpl(device, adapterInfo, options.uniformArenaBytes ?? 1 << 20);
+}
+
+function describeAdapter(adapter: GPUAdapter): Record<string, string> {
+  const info = adapter.info as GPUAdapterInfo | undefined;
+  if (!info) return {};
+  const out: Record<string, string> = {};
+  for (const k of ["vendor", "architecture", "device", "description"] as const) {
+    const v = info[k];
+    if (typeof v === "string" && v) out[k] = v;
+  }
+  return out;
+}
+
+const STORAGE_USAGE = 0x0080 /* STORAGE */ | 0x0004 /* COPY_SRC */ | 0x0008; /* COPY_DST */
+const UNIFORM_USAGE = 0x0040 /* UNIFORM */ | 0x0008; /* COPY_DST */
+const READBACK_USAGE = 0x0001 /* MAP_READ */ | 0x0008; /* COPY_DST */
+const MAP_READ = 0x0001;
+
+class WebGPUBackendImpl implements WebGPUBackend {
+  readonly name = "webgpu";
+  readonly capabilities;
+  private readonly pool: BufferPool;
+  private readonly pipelines: PipelineCache;
+  private readonly uniformAlign: number;
+  private readonly arena: GPUBuffer;
+  private readonly arenaHost: Uint8Array;
+  private arenaUsed = 0;
+  private encoder: GPUCommandEncoder | null = null;
+  private pass: GPUComputePassEncoder | null = null;
+  private pendingDispatches = 0;
+  private liveBytes = 0;
+  private dispatches = 0;
+  private submits = 0;
+  /** First asynchronous device error not yet reported to the caller. */
+  private deviceError: Error | null = null;
+  private lost: DeviceLostError | null = null;
+  private disposed = false;
+  private readonly oomChecks: Promise<void>[] = [];
+
+  constructor(
+    readonly device: GPUDevice,
+    readonly adapterInfo: Readonly<Record<string, string>>,
+    arenaBytes: number,
+  ) {
+    const limits = device.limits;
+    const maxBufferBytes = Math.min(limits.maxBufferSize, limits.maxStorageBufferBindingSize);
+    this.capabilities = { float64: false, maxBufferBytes, asynchronous: true };
+    this.uniformAlign = Math.max(256, limits.minUniformBufferOffsetAlignment);
+    this.pool = new BufferPool((bytes) => this.createStorageBuffer(bytes));
+    this.pipelines = new PipelineCache(device);
+    this.arena = device.createBuffer({ label: "webpeft uniforms", size: arenaBytes, usage: UNIFORM_USAGE });
+    this.arenaHost = new Uint8Array(arenaBytes);
+    device.lost.then((info) => {
+      if (!this.disposed) this.lost = DeviceLostError.of(info.reason ?? "unknown", info.message ?? "");
+    });
+    device.onuncapturederror = (event: GPUUncapturedErrorEvent) => {
+      const e = event.error;
+      const kind = e.constructor?.name ?? "GPUError";
+      this.deviceError ??= new WebGPUError({ kind, message: `WebGPU ${kind}: ${e.message}` });
+    };
+  }
+
+  get pipelineCount(): number {
+    return this.pipelines.size;
+  }
+
+  private createStorageBuffer(bytes: number): GPUBuffer {
+    this.device.pushErrorScope("out-of-memory");
+    const buffer = this.device.createBuffer({ size: bytes, usage: STORAGE_USAGE });
+    const held = this.liveBytes + this.pool.pooledBytes;
+    this.oomChecks.push(
+      this.device.popErrorScope().then((err) => {
+        if (err) this.deviceError ??= OutOfMemoryError.of(bytes, held, err.message);
+      }),
+    );
+    return buffer;
+  }
+
+  private checkUsable(): void {
+    if (this.lost) throw this.lost;
+    if (this.disposed) {
+      throw DeviceLostError.of("destroyed", "the backend was disposed");
+    }
+  }
+
+  allocate(dtype: DType, length: number): BufferHandle {
+    this.checkUsable();
+    if (dtype === "float64") {
+      throw InvalidArgumentError.of("allocate", "dtype", "float64 is not supported by WebGPU; use float32");
+    }
+    const byteLength = length * bytesPerElement[dtype];
+    if (byteLength > this.capabilities.maxBufferBytes) {
+      const l = this.device.limits;
+      const name = l.maxStorageBufferBindingSize <= l.maxBufferSize ? "maxStorageBufferBindingSize" : "maxBufferSize";
+      throw BufferLimitError.of(byteLength, name, this.capabilities.maxBufferBytes);
+    }
+    const buffer = this.pool.acquire(byteLength);
+    this.liveBytes += buffer.size;
+    return new GpuBuffer(dtype, length, buffer, byteLength);
+  }
+
+  free(handle: BufferHandle): void {
+    const b = this.asGpu(handle);
+    this.liveBytes -= b.buffer.size;
+    if (!this.disposed) this.pool.release(b.buffer);
+  }
+
+  upload(handle: BufferHandle, data: AnyTypedArray, offset = 0): void {
+    this.checkUsable();
+    const b = this.asGpu(handle);
+    if (data.length === 0) return;
+    // queue.writeBuffer runs before any command buffer submitted later, so commands recorded so far
+    // (which may still read this buffer's previous owner's data) are submitted first.
+    if (this.pendingDispatches > 0) this.flush();
+    const bytes = bytesPerElement[b.dtype];
+    this.device.queue.writeBuffer(b.buffer, offset * bytes, data.buffer, data.byteOffset, data.length * bytes);
+  }
+
+  async read(handle: BufferHandle, offset: number, length: number): Promise<AnyTypedArray> {
+    this.checkUsable();
+    const b = this.asGpu(handle);
+    const bytes = bytesPerElement[b.dtype];
+    const out = newTypedArray(b.dtype, length);
+    if (length === 0) return out;
+    const staging = this.device.createBuffer({ size: length * bytes, usage: READBACK_USAGE });
+    this.endPass();
+    this.encoder ??= this.device.createCommandEncoder();
+    this.encoder.copyBufferToBuffer(b.buffer, offset * bytes, staging, 0, length * bytes);
+    this.pendingDispatches++;
+    this.flush();
+    try {
+      await staging.mapAsync(MAP_READ);
+      const mapped = staging.getMappedRange();
+      new Uint8Array(out.buffer).set(new Uint8Array(mapped));
+      staging.unmap();
+    } catch (e) {
+      await this.throwPendingError();
+      throw new WebGPUError({ kind: "mapAsync", message: `reading a buffer back failed: ${String(e)}` });
+    } finally {
+      staging.destroy();
+    }
+    await this.throwPendingError();
+    return out;
+  }
+
+  dispatch<P>(kernel: Kernel<P>, params: P, buffers: readonly BufferHandle[]): void {
+    this.checkUsable();
+    const launch = kernel.gpu(params);
+    const [x, y, z] = launch.workgroups;
+    if (x === 0 || y === 0 || z === 0) return;
+    const pipeline = this.pipelines.get(launch.key, launch.source);
+    const uniformBytes = launch.uniforms.byteLength;
+    const slot = Math.ceil(uniformBytes / this.uniformAlign) * this.uniformAlign;
+    if (this.arenaUsed + slot > this.arenaHost.byteLength) this.flush();
+    const uniformOffset = this.arenaUsed;
+    this.arenaHost.set(new Uint8Array(launch.uniforms.buffer, launch.uniforms.byteOffset, uniformBytes), uniformOffset);
+    this.arenaUsed += slot;
+
+    const entries: GPUBindGroupEntry[] = buffers.map((h, binding) => {
+      const b = this.asGpu(h);
+      return { binding, resource: { buffer: b.buffer, size: Math.max(4, Math.ceil(b.byteLength / 4) * 4) } };
+    });
+    entries.push({ binding: buffers.length, resource: { buffer: this.arena, offset: uniformOffset, size: uniformBytes } });
+    const bindGroup = this.device.createBindGroup({ layout: pipeline.getBindGroupLayout(0), entries });
+
+    if (!this.pass) {
+      this.encoder ??= this.device.createCommandEncoder();
+      this.pass = this.encoder.beginComputePass();
+    }
+    this.pass.setPipeline(pipeline);
+    this.pass.setBindGroup(0, bindGroup);
+    this.pass.dispatchWorkgroups(x, y, z);
+    this.pendingDispatches++;
+    this.dispatches++;
+  }
+
+  private endPass(): void {
+    if (this.pass) {
+      this.pass.end();
+      this.pass = null;
+    }
+  }
+
+  flush(): void {
+    if (!this.encoder || this.pendingDispatches === 0) return;
+    this.endPass();
+    if (this.arenaUsed > 0) {
+      this.device.queue.writeBuffer(this.arena, 0, this.arenaHost.buffer, 0, this.arenaUsed);
+    }
+    this.device.queue.submit([this.encoder.finish()]);
+    this.encoder = null;
+    this.arenaUsed = 0;
+    this.pendingDispatches = 0;
+    this.submits++;
+  }
+
+  async sync(): Promise<void> {
+    this.checkUsable();
+    this.flush();
+    await this.device.queue.onSubmittedWorkDone();
+    await this.throwPendingError();
+  }
+
+  private async throwPendingError(): Promise<void> {
+    if (this.oomChecks.length > 0) await Promise.all(this.oomChecks.splice(0));
+    if (this.lost) throw this.lost;
+    const e = this.deviceError;
+    if (e) {
+      this.deviceError = null;
+      throw e;
+    }
+  }
+
+  stats(): BackendStats {
+    return { liveBytes: this.liveBytes, pooledBytes: this.pool.pooledBytes, dispatches: this.dispatches, submits: this.submits };
+  }
+
+  trimPool(): void {
+    this.pool.trim();
+  }
+
+  dispose(): void {
+    if (this.disposed) return;
+    this.flush();
+    this.disposed = true;
+    this.pool.destroyAll();
+    this.arena.destroy();
+    this.device.destroy();
+  }
+
+  private asGpu(handle: BufferHandle): GpuBuffer {
+    if (!(handle instanceof GpuBuffer)) {
+      throw new InvalidArgumentError({ op: "webgpu backend", argument: "buffer", message: "buffer belongs to another backend" });
+    }
+    return handle;
+  }
+}

@@ -1,0 +1,62 @@
+/**
+ * webpeft core: tensors with autograd over a small backend interface (CPU reference, WebGPU).
+ * This module is runtime-neutral: hosts provide the WebGPU entry point (see runners/).
+ */
+export type { Backend, BackendCapabilities, BackendStats, BufferHandle } from "./backend/backend.ts";
+export type { GpuLaunch, Kernel } from "./backend/kernel.ts";
+export { ParamLayout } from "./backend/kernel.ts";
+export { createCpuBackend, type CpuBackendOptions } from "./backend/cpu/cpu-backend.ts";
+export { createWebGPUBackend, type WebGPUBackend, type WebGPUBackendOptions } from "./backend/webgpu/webgpu-backend.ts";
+export { detectRuntime, type Runtime } from "./runtime.ts";
+export * from "./errors.ts";
+
+export { Tensor, type IntRange } from "./tensor/tensor.ts";
+export type { DType, FloatDType } from "./tensor/dtype.ts";
+export type { Shape } from "./tensor/shape.ts";
+export { backward, isRecording, noGrad, type BackwardOptions } from "./tensor/autograd.ts";
+export { keep, tidy } from "./tensor/scope.ts";
+export { Generator, manualSeed, nextSeed } from "./tensor/random.ts";
+export {
+  arange,
+  defaultBackend,
+  full,
+  ones,
+  rand,
+  randn,
+  scalar,
+  setDefaultBackend,
+  tensor,
+  zeros,
+  type CreateOptions,
+  type NestedNumbers,
+  type RandomOptions,
+  type TensorOptions,
+} from "./tensor/create.ts";
+
+export {
+  abs,
+  add,
+  compare,
+  div,
+  exp,
+  gelu,
+  log,
+  maskedFill,
+  mul,
+  neg,
+  pow,
+  relu,
+  rsqrt,
+  sqrt,
+  square,
+  sub,
+  tanh,
+  where,
+} from "./tensor/ops/elementwise.ts";
+export { max, mean, sum, type ReduceOptions } from "./tensor/ops/reduce.ts";
+export { concat, contiguous, expand, permute, reshape, slice, squeeze, transpose, unsqueeze } from "./tensor/ops/views.ts";
+export { matmul } from "./tensor/ops/matmul.ts";
+export { logSoftmax, softmax } from "./tensor/ops/softmax.ts";
+export { gather } from "./tensor/ops/gather.ts";
+export { crossEntropy, type CrossEntropyOptions } from "./tensor/ops/cross-entropy.ts";
+export { dropout, type DropoutOptions } from "./tensor/ops/dropout.ts";

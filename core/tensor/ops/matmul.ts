@@ -1,0 +1,193 @@
+/**
+ * Batched matrix multiply C = A·B with NumPy/PyTorch semantics: A (…, M, K), B (…, K, N) → (…, M, N),
+ * batch axes broadcast, 1-D operands promoted (and the added axis removed). Transposed operands are just
+ * views: the kernels read A and B through strides, so `a.matmul(b.transpose())` copies nothing.
+ *
+ * Backward (the derivative of a bilinear map):
+ *   dA = dC · Bᵀ   (…, M, K), summed over axes A was broadcast along
+ *   dB = Aᵀ · dC   (…, K, N), likewise
+ *
+ * WGSL kernels (tiled, and a naive one kept as the benchmark baseline) are in matmul-wgsl.ts.
+ */
+import { type Kernel, ParamLayout } from "../../backend/kernel.ts";
+import { DTypeError, ShapeError } from "../../errors.ts";
+import { record } from "../autograd.ts";
+import { isFloat } from "../dtype.ts";
+import { broadcastShapes, broadcastStrides, contiguousStrides, sizeOf } from "../shape.ts";
+import { Tensor } from "../tensor.ts";
+import { fillKernel } from "./fill.ts";
+import { chooseMatmulSpec, matmulWorkgroups, naiveMatmulShader, tiledMatmulShader } from "./_tmp-matmul-wgsl.ts";
+import { sumToShape } from "./reduce.ts";
+import { collapse } from "./strided.ts";
+import { squeeze, transpose, unsqueeze } from "./views.ts";
+
+/** Batch axes the kernels index directly; more are collapsed or rejected. */
+const MAX_BATCH_RANK = 4;
+
+export interface MatmulParams {
+  readonly M: number;
+  readonly N: number;
+  readonly K: number;
+  readonly batchShape: readonly number[];
+  readonly aBatchStrides: readonly number[];
+  readonly bBatchStrides: readonly number[];
+  readonly aOffset: number;
+  readonly bOffset: number;
+  readonly cOffset: number;
+  readonly aStrideM: number;
+  readonly aStrideK: number;
+  readonly bStrideK: number;
+  readonly bStrideN: number;
+  /** "tiled" (default) or the one-thread-per-output "naive" baseline. */
+  readonly variant?: "tiled" | "naive";
+}
+
+const layout = new ParamLayout(
+  [
+    ["M", "u32"], ["N", "u32"], ["K", "u32"], ["batchCount", "u32"],
+    ["aOffset", "u32"], ["bOffset", "u32"], ["cOffset", "u32"],
+    ["aStrideM", "u32"], ["aStrideK", "u32"], ["bStrideK", "u32"], ["bStrideN", "u32"],
+    ["batchShape0", "u32"], ["batchShape1", "u32"], ["batchShape2", "u32"], ["batchShape3", "u32"],
+    ["aBatchStride0", "u32"], ["aBatchStride1", "u32"], ["aBatchStride2", "u32"], ["aBatchStride3", "u32"],
+    ["bBatchStride0", "u32"], ["bBatchStride1", "u32"], ["bBatchStride2", "u32"], ["bBatchStride3", "u32"],
+  ] as const,
+);
+
+/** Pads batch shape/strides on the left to MAX_BATCH_RANK axes (size 1, stride 0). */
+function padBatch(values: readonly number[], fill: number): number[] {
+  return [...new Array<number>(MAX_BATCH_RANK - values.length).fill(fill), ...values];
+}
+
+export const matmulKernel: Kernel<MatmulParams> = {
+  name: "matmul",
+  cpu([A, B, C], p) {
+    const { M, N, K } = p;
+    const batchCount = sizeOf(p.batchShape);
+    const row = new Float64Array(N); // accumulate one output row in float64
+    const index = new Array<number>(p.batchShape.length).fill(0);
+    for (let batch = 0; batch < batchCount; batch++) {
+      let aBase = p.aOffset;
+      let bBase = p.bOffset;
+      index.forEach((i, d) => {
+        aBase += i * p.aBatchStrides[d]!;
+        bBase += i * p.bBatchStrides[d]!;
+      });
+      for (let m = 0; m < M; m++) {
+        row.fill(0);
+        for (let k = 0; k < K; k++) {
+          const av = A![aBase + m * p.aStrideM + k * p.aStrideK]!;
+          const bRow = bBase + k * p.bStrideK;
+          for (let n = 0; n < N; n++) row[n]! += av * B![bRow + n * p.bStrideN]!;
+        }
+        const cRow = p.cOffset + (batch * M + m) * N;
+        for (let n = 0; n < N; n++) C![cRow + n] = row[n]!;
+      }
+      for (let d = index.length - 1; d >= 0; d--) {
+        if (++index[d]! < p.batchShape[d]!) break;
+        index[d] = 0;
+      }
+    }
+  },
+  gpu(p) {
+    const spec = chooseMatmulSpec(p);
+    const shader = p.variant === "naive" ? naiveMatmulShader(spec) : tiledMatmulShader(spec);
+    const batchCount = sizeOf(p.batchShape);
+    const batchShape = padBatch(p.batchShape, 1);
+    const aB = padBatch(p.aBatchStrides, 0);
+    const bB = padBatch(p.bBatchStrides, 0);
+    return {
+      key: `matmul:${p.variant ?? "tiled"}:${JSON.stringify(spec)}`,
+      source: () => shader.code,
+      uniforms: layout.pack({
+        M: p.M, N: p.N, K: p.K, batchCount,
+        aOffset: p.aOffset, bOffset: p.bOffset, cOffset: p.cOffset,
+        aStrideM: p.aStrideM, aStrideK: p.aStrideK, bStrideK: p.bStrideK, bStrideN: p.bStrideN,
+        batchShape0: batchShape[0]!, batchShape1: batchShape[1]!, batchShape2: batchShape[2]!, batchShape3: batchShape[3]!,
+        aBatchStride0: aB[0]!, aBatchStride1: aB[1]!, aBatchStride2: aB[2]!, aBatchStride3: aB[3]!,
+        bBatchStride0: bB[0]!, bBatchStride1: bB[1]!, bBatchStride2: bB[2]!, bBatchStride3: bB[3]!,
+      }),
+      workgroups: matmulWorkgroups(shader, p.M, p.N, batchCount),
+    };
+  },
+};
+
+/** Kernel params for a (…, M, K) · (…, K, N) product into a new contiguous C; rank ≥ 2 operands. */
+export function matmulParams(a: Tensor, b: Tensor, variant?: "tiled" | "naive"): { params: MatmulParams; outShape: number[] } {
+  const M = a.shape[a.rank - 2]!;
+  const K = a.shape[a.rank - 1]!;
+  const N = b.shape[b.rank - 1]!;
+  if (b.shape[b.rank - 2] !== K) {
+    throw ShapeError.of("matmul", [a.shape, b.shape], `inner sizes differ: A has K = ${K} columns, B has ${b.shape[b.rank - 2]} rows`);
+  }
+  const batch = broadcastShapes("matmul (batch axes)", a.shape.slice(0, -2), b.shape.slice(0, -2));
+  const aBatch = broadcastStrides(a.shape.slice(0, -2), a.strides.slice(0, -2), batch);
+  const bBatch = broadcastStrides(b.shape.slice(0, -2), b.strides.slice(0, -2), batch);
+  const c = collapse(batch, [
+    { offset: 0, strides: aBatch },
+    { offset: 0, strides: bBatch },
+    { offset: 0, strides: contiguousStrides(batch) },
+  ]);
+  if (c.shape.length > MAX_BATCH_RANK) {
+    throw ShapeError.of("matmul", [a.shape, b.shape], `more than ${MAX_BATCH_RANK} non-mergeable batch axes; make the operands contiguous`);
+  }
+  return {
+    outShape: [...batch, M, N],
+    params: {
+      M, N, K,
+      batchShape: c.shape,
+      aBatchStrides: c.operands[0]!.strides,
+      bBatchStrides: c.operands[1]!.strides,
+      aOffset: a.offset, bOffset: b.offset, cOffset: 0,
+      aStrideM: a.strides[a.rank - 2]!, aStrideK: a.strides[a.rank - 1]!,
+      bStrideK: b.strides[b.rank - 2]!, bStrideN: b.strides[b.rank - 1]!,
+      ...(variant ? { variant } : {}),
+    },
+  };
+}
+
+/** Runs the kernel for rank ≥ 2 operands (no autograd). */
+export function matmulRaw(a: Tensor, b: Tensor, variant?: "tiled" | "naive"): Tensor {
+  const { params, outShape } = matmulParams(a, b, variant);
+  const out = Tensor.empty(a.backend, outShape, a.dtype);
+  if (out.size === 0) return out;
+  if (params.K === 0) {
+    a.backend.dispatch(fillKernel, { n: out.size, offset: 0, value: 0, dtype: out.dtype }, [out.bufferFor("matmul")]);
+    return out;
+  }
+  a.backend.dispatch(matmulKernel, params, [a.bufferFor("matmul"), b.bufferFor("matmul"), out.bufferFor("matmul")]);
+  return out;
+}
+
+/** A·B with broadcasting over batch axes; see the file comment for the gradient. */
+export function matmul(a: Tensor, b: Tensor): Tensor {
+  a.sameBackend("matmul", b);
+  for (const t of [a, b]) if (!isFloat(t.dtype)) throw DTypeError.of("matmul", "float32", t.dtype);
+  if (a.dtype !== b.dtype) throw DTypeError.of("matmul", a.dtype, b.dtype);
+  if (a.rank === 0 || b.rank === 0) throw ShapeError.of("matmul", [a.shape, b.shape], "operands must have at least one axis");
+  if (a.rank === 1 || b.rank === 1) {
+    // promote vectors: (K) → (1, K) on the left, (K) → (K, 1) on the right; drop that axis afterwards
+    const a2 = a.rank === 1 ? unsqueeze(a, 0) : a;
+    const b2 = b.rank === 1 ? unsqueeze(b, -1) : b;
+    const c2 = matmul(a2, b2);
+    let out = c2;
+    if (b.rank === 1) out = squeeze(out, -1);
+    if (a.rank === 1) {
+      const prev = out;
+      out = squeeze(out, -2);
+      if (prev !== c2) prev.dispose();
+    }
+    for (const t of [a2, b2, c2]) if (t !== a && t !== b && t !== out) t.dispose();
+    return out;
+  }
+  const out = matmulRaw(a, b);
+  return record(
+    "matmul",
+    out,
+    [a, b],
+    (g, [sa, sb]) => [
+      a.requiresGrad ? sumToShape(matmulRaw(g, transpose(sb!)), a.shape) : null,
+      b.requiresGrad ? sumToShape(matmulRaw(transpose(sa!), g), b.shape) : null,
+    ],
+    [a, b],
+  );
+}

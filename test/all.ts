@@ -1,0 +1,33 @@
+/**
+ * Every suite, for Node (`tsx test/all.ts`) and Deno (`deno run … test/all.ts`): the same files run on
+ * both runtimes. Backends: WEBPEFT_TEST_BACKENDS (default "cpu,webgpu"; webgpu FAILS without an adapter).
+ * WEBPEFT_TEST_FILTER=matmul,errors runs only the suites whose file name contains one of the words.
+ *
+ * Backends are created first, then every suite registers synchronously, so uvu runs them all in one pass.
+ */
+import { backendsUnderTest } from "./harness/backends.ts";
+import { env } from "./harness/env.ts";
+import * as corePurity from "./unit/core-purity.test.ts";
+import * as autograd from "./unit/autograd.test.ts";
+import * as errors from "./unit/errors.test.ts";
+import * as webgpuBackend from "./unit/webgpu-backend.test.ts";
+import * as elementwise from "./conformance/elementwise.test.ts";
+import * as reduce from "./conformance/reduce.test.ts";
+import * as matmul from "./conformance/matmul.test.ts";
+import * as nnOps from "./conformance/nn-ops.test.ts";
+
+const suites = { corePurity, autograd, errors, webgpuBackend, elementwise, reduce, matmul, nnOps };
+const filter = env("WEBPEFT_TEST_FILTER")?.split(",").map((w) => w.trim().toLowerCase());
+
+let backends: Awaited<ReturnType<typeof backendsUnderTest>>;
+try {
+  backends = await backendsUnderTest();
+} catch (e) {
+  // No silent skip: a requested backend that cannot be created fails the run, with the reason.
+  console.error(`\nwebpeft tests: cannot create the requested backends (WEBPEFT_TEST_BACKENDS=${env("WEBPEFT_TEST_BACKENDS") ?? "cpu,webgpu"}):\n${(e as Error).message}\n`);
+  (globalThis as unknown as { process: { exit(code: number): never } }).process.exit(1);
+}
+for (const [name, suite] of Object.entries(suites)) {
+  if (filter && !filter.some((w) => name.toLowerCase().includes(w))) continue;
+  suite.register(backends);
+}

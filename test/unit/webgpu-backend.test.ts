@@ -1,0 +1,73 @@
+/** WebGPU backend behaviour: batching (no read-back between ops), the buffer pool, the pipeline cache. */
+import { suite } from "uvu";
+import * as assert from "uvu/assert";
+import type { WebGPUBackend } from "../../core/backend/webgpu/webgpu-backend.ts";
+import { sizeClass } from "../../core/backend/webgpu/buffer-pool.ts";
+import { randn } from "../../core/tensor/create.ts";
+import { tidy } from "../../core/tensor/scope.ts";
+import type { NamedBackend } from "../harness/backends.ts";
+
+export function register(backends: readonly NamedBackend[]): void {
+  const s = suite("webgpu backend");
+
+s("size classes waste at most 12.5% and are stable", () => {
+  for (const bytes of [1, 4, 100, 1000, 1025, 4096, 5000, 123457, 3_000_000]) {
+    const c = sizeClass(bytes);
+    assert.ok(c >= bytes, `${bytes} fits in ${c}`);
+    if (bytes > 1024) assert.ok(c <= bytes * 1.125 + 4, `${bytes} → ${c}`);
+    assert.is(sizeClass(c), c, "a class maps to itself");
+  }
+});
+
+  const webgpu = backends.find((b) => b.name === "webgpu")?.backend as WebGPUBackend | undefined;
+if (webgpu) {
+  const backend = webgpu;
+
+  s("a chain of ops submits nothing until a value is read, then one submission", async () => {
+    const x = randn([64, 64], { backend, seed: 3 });
+    const w = randn([64, 64], { backend, seed: 4 });
+    await backend.sync();
+    const before = backend.stats();
+    const loss = tidy(() => {
+      let h = x;
+      for (let i = 0; i < 20; i++) h = h.matmul(w).relu().mul(0.1).add(h);
+      return h.softmax().sum();
+    });
+    const queued = backend.stats();
+    assert.ok(queued.dispatches - before.dispatches >= 80, "the ops were recorded");
+    assert.is(queued.submits, before.submits, "no submission while recording");
+    await loss.item();
+    assert.is(backend.stats().submits, before.submits + 1, "one submission for the read-back");
+    for (const t of [x, w, loss]) t.dispose();
+  });
+
+  s("freed buffers are reused: a repeated step allocates no new device memory", async () => {
+    const w = randn([128, 128], { backend, requiresGrad: true, seed: 5 });
+    const x = randn([32, 128], { backend, seed: 6 });
+    const step = () => tidy(() => x.matmul(w).tanh().sum().backward());
+    // two warm-up steps: the second is the first to accumulate into an existing .grad (old + new → sum)
+    step();
+    step();
+    await backend.sync();
+    const pooledAfterFirst = backend.stats().liveBytes + backend.stats().pooledBytes;
+    for (let i = 0; i < 5; i++) step();
+    await backend.sync();
+    const total = backend.stats().liveBytes + backend.stats().pooledBytes;
+    assert.is(total, pooledAfterFirst, "live + pooled bytes stay constant across steps");
+    w.grad?.dispose();
+    for (const t of [w, x]) t.dispose();
+  });
+
+  s("pipelines are compiled once per specialisation", async () => {
+    const a = randn([17, 5], { backend, seed: 7 });
+    a.exp().dispose();
+    const count = backend.pipelineCount;
+    for (let i = 0; i < 3; i++) a.exp().dispose();
+    randn([33, 9], { backend, seed: 8 }).exp().dispose(); // other shape, same key
+    assert.is(backend.pipelineCount, count);
+    a.dispose();
+  });
+}
+
+s.run();
+}
