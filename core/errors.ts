@@ -3,16 +3,30 @@
  * `_tag`, so Effect programs can recover by tag (`Effect.catchTag("ShapeError", …)`). Messages name the
  * op, the shapes, sizes and limits involved, and what the user can do about it.
  */
-import { Data } from "effect";
+import { type Cause, Data } from "effect";
+
+/**
+ * The class an error extends: Effect's `Data.TaggedError(tag)` with its fields, spelled out as a type so
+ * that published type declarations need no inference (JSR's "fast check").
+ */
+type TaggedErrorClass<Tag extends string, Fields> = new (
+  fields: Fields,
+) => Cause.YieldableError & { readonly _tag: Tag } & Readonly<Fields>;
+
+function taggedError<Tag extends string, Fields>(tag: Tag): TaggedErrorClass<Tag, Fields> {
+  return Data.TaggedError(tag) as unknown as TaggedErrorClass<Tag, Fields>;
+}
 
 const fmt = (shape: readonly number[]): string => `[${shape.join(", ")}]`;
 
 /** Operand shapes that an op cannot combine (broadcasting, matmul inner sizes, reshape sizes, axes…). */
-export class ShapeError extends Data.TaggedError("ShapeError")<{
+interface ShapeErrorFields {
   readonly op: string;
   readonly shapes: readonly (readonly number[])[];
   readonly message: string;
-}> {
+}
+const ShapeErrorBase: TaggedErrorClass<"ShapeError", ShapeErrorFields> = taggedError("ShapeError");
+export class ShapeError extends ShapeErrorBase {
   static of(op: string, shapes: readonly (readonly number[])[], why: string): ShapeError {
     return new ShapeError({
       op,
@@ -23,24 +37,28 @@ export class ShapeError extends Data.TaggedError("ShapeError")<{
 }
 
 /** An operand whose dtype the op does not accept (e.g. float ids for an embedding lookup). */
-export class DTypeError extends Data.TaggedError("DTypeError")<{
+interface DTypeErrorFields {
   readonly op: string;
   readonly expected: string;
   readonly actual: string;
   readonly message: string;
-}> {
+}
+const DTypeErrorBase: TaggedErrorClass<"DTypeError", DTypeErrorFields> = taggedError("DTypeError");
+export class DTypeError extends DTypeErrorBase {
   static of(op: string, expected: string, actual: string): DTypeError {
     return new DTypeError({ op, expected, actual, message: `${op}: expected dtype ${expected}, got ${actual}` });
   }
 }
 
 /** A single buffer larger than what the device allows (maxBufferSize / maxStorageBufferBindingSize). */
-export class BufferLimitError extends Data.TaggedError("BufferLimitError")<{
+interface BufferLimitErrorFields {
   readonly requestedBytes: number;
   readonly limitName: string;
   readonly limitBytes: number;
   readonly message: string;
-}> {
+}
+const BufferLimitErrorBase: TaggedErrorClass<"BufferLimitError", BufferLimitErrorFields> = taggedError("BufferLimitError");
+export class BufferLimitError extends BufferLimitErrorBase {
   static of(requestedBytes: number, limitName: string, limitBytes: number): BufferLimitError {
     return new BufferLimitError({
       requestedBytes,
@@ -54,11 +72,13 @@ export class BufferLimitError extends Data.TaggedError("BufferLimitError")<{
 }
 
 /** The device could not allocate memory (an out-of-memory error reported by the GPU). */
-export class OutOfMemoryError extends Data.TaggedError("OutOfMemoryError")<{
+interface OutOfMemoryErrorFields {
   readonly requestedBytes: number;
   readonly allocatedBytes: number;
   readonly message: string;
-}> {
+}
+const OutOfMemoryErrorBase: TaggedErrorClass<"OutOfMemoryError", OutOfMemoryErrorFields> = taggedError("OutOfMemoryError");
+export class OutOfMemoryError extends OutOfMemoryErrorBase {
   static of(requestedBytes: number, allocatedBytes: number, detail: string): OutOfMemoryError {
     return new OutOfMemoryError({
       requestedBytes,
@@ -71,10 +91,12 @@ export class OutOfMemoryError extends Data.TaggedError("OutOfMemoryError")<{
 }
 
 /** The GPU device was lost (driver reset, device destroyed, machine sleep). Its buffers are gone. */
-export class DeviceLostError extends Data.TaggedError("DeviceLostError")<{
+interface DeviceLostErrorFields {
   readonly reason: string;
   readonly message: string;
-}> {
+}
+const DeviceLostErrorBase: TaggedErrorClass<"DeviceLostError", DeviceLostErrorFields> = taggedError("DeviceLostError");
+export class DeviceLostError extends DeviceLostErrorBase {
   static of(reason: string, detail: string): DeviceLostError {
     return new DeviceLostError({
       reason,
@@ -84,10 +106,12 @@ export class DeviceLostError extends Data.TaggedError("DeviceLostError")<{
 }
 
 /** No WebGPU adapter is available in this runtime. */
-export class NoWebGPUAdapterError extends Data.TaggedError("NoWebGPUAdapterError")<{
+interface NoWebGPUAdapterErrorFields {
   readonly runtime: string;
   readonly message: string;
-}> {
+}
+const NoWebGPUAdapterErrorBase: TaggedErrorClass<"NoWebGPUAdapterError", NoWebGPUAdapterErrorFields> = taggedError("NoWebGPUAdapterError");
+export class NoWebGPUAdapterError extends NoWebGPUAdapterErrorBase {
   static of(runtime: string, detail: string): NoWebGPUAdapterError {
     return new NoWebGPUAdapterError({
       runtime,
@@ -103,42 +127,54 @@ export class NoWebGPUAdapterError extends Data.TaggedError("NoWebGPUAdapterError
 }
 
 /** A WebGPU validation or internal error that the engine did not expect: a bug, reported with its text. */
-export class WebGPUError extends Data.TaggedError("WebGPUError")<{
+interface WebGPUErrorFields {
   readonly kind: string;
   readonly message: string;
-}> {}
+}
+const WebGPUErrorBase: TaggedErrorClass<"WebGPUError", WebGPUErrorFields> = taggedError("WebGPUError");
+export class WebGPUError extends WebGPUErrorBase {}
 
 /** Tensors from two different backends were combined. */
-export class BackendMismatchError extends Data.TaggedError("BackendMismatchError")<{
+interface BackendMismatchErrorFields {
   readonly op: string;
   readonly message: string;
-}> {}
+}
+const BackendMismatchErrorBase: TaggedErrorClass<"BackendMismatchError", BackendMismatchErrorFields> = taggedError("BackendMismatchError");
+export class BackendMismatchError extends BackendMismatchErrorBase {}
 
 /** A tensor was used after `dispose()` (or after the scope that owned it ended). */
-export class DisposedTensorError extends Data.TaggedError("DisposedTensorError")<{
+interface DisposedTensorErrorFields {
   readonly op: string;
   readonly message: string;
-}> {}
+}
+const DisposedTensorErrorBase: TaggedErrorClass<"DisposedTensorError", DisposedTensorErrorFields> = taggedError("DisposedTensorError");
+export class DisposedTensorError extends DisposedTensorErrorBase {}
 
 /** An index (embedding id, class label) outside the valid range. */
-export class IndexOutOfRangeError extends Data.TaggedError("IndexOutOfRangeError")<{
+interface IndexOutOfRangeErrorFields {
   readonly op: string;
   readonly index: number;
   readonly size: number;
   readonly message: string;
-}> {}
+}
+const IndexOutOfRangeErrorBase: TaggedErrorClass<"IndexOutOfRangeError", IndexOutOfRangeErrorFields> = taggedError("IndexOutOfRangeError");
+export class IndexOutOfRangeError extends IndexOutOfRangeErrorBase {}
 
 /** Misuse of autograd: backward of a non-scalar without a seed, a freed graph, no grad path. */
-export class GradientError extends Data.TaggedError("GradientError")<{
+interface GradientErrorFields {
   readonly message: string;
-}> {}
+}
+const GradientErrorBase: TaggedErrorClass<"GradientError", GradientErrorFields> = taggedError("GradientError");
+export class GradientError extends GradientErrorBase {}
 
 /** An argument that is neither a shape nor a dtype problem (a negative probability, an unknown option). */
-export class InvalidArgumentError extends Data.TaggedError("InvalidArgumentError")<{
+interface InvalidArgumentErrorFields {
   readonly op: string;
   readonly argument: string;
   readonly message: string;
-}> {
+}
+const InvalidArgumentErrorBase: TaggedErrorClass<"InvalidArgumentError", InvalidArgumentErrorFields> = taggedError("InvalidArgumentError");
+export class InvalidArgumentError extends InvalidArgumentErrorBase {
   static of(op: string, argument: string, why: string): InvalidArgumentError {
     return new InvalidArgumentError({ op, argument, message: `${op}: invalid ${argument}: ${why}` });
   }

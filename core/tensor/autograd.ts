@@ -49,7 +49,9 @@ export function noGrad<T>(fn: () => T): T {
 export function record(op: string, out: Tensor, inputs: readonly Tensor[], rule: BackwardRule, saved: readonly Tensor[] = []): Tensor {
   if (!recording || !inputs.some((t) => t.requiresGrad)) return out;
   out.requiresGrad = true;
-  out.node = { op, inputs, saved: saved.map((t) => t.retainHandle()), rule };
+  // keep(): saved tensors belong to the graph, not to the tidy scope the forward ran in, so a loss
+  // computed inside tidy can still be differentiated after the scope ended.
+  out.node = { op, inputs, saved: saved.map((t) => keep(t.retainHandle())), rule };
   return out;
 }
 
@@ -84,6 +86,12 @@ function topologicalOrder(root: Tensor): Tensor[] {
   return order;
 }
 
+function release(node: GradNode): void {
+  for (const s of node.saved) s.dispose();
+  node.saved = [];
+  node.rule = null;
+}
+
 export function backward(root: Tensor, options: BackwardOptions = {}): void {
   if (!root.requiresGrad) {
     throw new GradientError({ message: "backward: the tensor does not require grad (no input had requiresGrad: true, or it was computed under noGrad)" });
@@ -102,7 +110,11 @@ export function backward(root: Tensor, options: BackwardOptions = {}): void {
     for (let k = order.length - 1; k >= 0; k--) {
       const t = order[k]!;
       const g = grads.get(t);
-      if (!g) continue;
+      if (!g) {
+        // no gradient reached this tensor (every path to it was cut): free what its node saved
+        if (t.node && !options.retainGraph) release(t.node);
+        continue;
+      }
       grads.delete(t);
       const node = t.node;
       if (!node) {
@@ -125,11 +137,7 @@ export function backward(root: Tensor, options: BackwardOptions = {}): void {
         return d;
       });
       g.dispose();
-      if (!options.retainGraph) {
-        for (const s of node.saved) s.dispose();
-        node.saved = [];
-        node.rule = null;
-      }
+      if (!options.retainGraph) release(node);
       node.inputs.forEach((input, i) => {
         const dIn = inputGrads[i];
         if (!dIn) return;

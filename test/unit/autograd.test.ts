@@ -80,6 +80,15 @@ export function register(backends: readonly NamedBackend[]): void {
     for (const t of [w, x]) t.dispose();
   });
 
+  s("a loss computed inside tidy can be differentiated after the scope ended", async () => {
+    const w = tensor([0.5, -2, 3], { backend, requiresGrad: true });
+    const loss = tidy(() => w.mul(w).exp().sum()); // intermediates disposed here, saved tensors survive
+    loss.backward();
+    const expected = [0.5, -2, 3].map((v) => 2 * v * Math.exp(v * v));
+    const got = Array.from(await w.grad!.data());
+    got.forEach((g, i) => assert.ok(Math.abs(g - expected[i]!) <= 1e-5 * Math.abs(expected[i]!), `${g} vs ${expected[i]}`));
+  });
+
   s("tidy keeps returned tensors and disposes the rest", async () => {
     const before = backend.stats().liveBytes;
     const kept = tidy(() => {

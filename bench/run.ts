@@ -1,0 +1,28 @@
+/**
+ * Benchmark entry: `npm run bench -- <name> [--quick] [--backend webgpu|cpu]`.
+ *   matmul   GFLOP/s of the WGSL matmul kernels and the CPU backend (see bench/matmul.ts)
+ * Figures on shared machines are noisy: compare the ratios measured within one run, not absolute times.
+ */
+import { createHostWebGPUBackend } from "../runners/host.ts";
+import { runMatmulBench } from "./matmul.ts";
+
+const args = process.argv.slice(2);
+const name = args.find((a) => !a.startsWith("--")) ?? "matmul";
+const quick = args.includes("--quick");
+const cpuOnly = args.includes("--backend=cpu") || args.join(" ").includes("--backend cpu");
+
+const benchmarks: Record<string, () => Promise<unknown>> = {
+  matmul: async () => {
+    const gpu = cpuOnly ? undefined : await createHostWebGPUBackend();
+    console.log(`# matmul on ${gpu ? `webgpu (${Object.values(gpu.adapterInfo).join(" / ")})` : "cpu only"}${quick ? ", quick" : ""}`);
+    await runMatmulBench({ gpu, ...(quick ? { cpuMaxFlops: 2 * 512 ** 3, budgetMs: 200 } : {}) });
+    gpu?.dispose();
+  },
+};
+
+const run = benchmarks[name];
+if (!run) {
+  console.error(`unknown benchmark "${name}"; known: ${Object.keys(benchmarks).join(", ")}`);
+  process.exit(2);
+}
+await run();

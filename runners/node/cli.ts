@@ -1,0 +1,73 @@
+#!/usr/bin/env node
+/**
+ * The `webpeft` command (Node). `webpeft info` reports the WebGPU adapter and its limits and runs a
+ * forward/backward self-check against the float64 CPU reference.
+ */
+import { NodeRuntime, NodeServices } from "@effect/platform-node";
+import { Console, Effect } from "effect";
+import { Command, Flag } from "effect/cli";
+import type { Backend } from "../../core/backend/backend.ts";
+import type { WebGPUBackend } from "../../core/backend/webgpu/webgpu-backend.ts";
+import { detectRuntime } from "../../core/runtime.ts";
+import { createBackend } from "../host.ts";
+import { selfCheck } from "../self-check.ts";
+
+const backendFlag = Flag.Literals("backend", ["webgpu", "cpu"]).pipe(
+  Flag.withDescription("Compute backend: webgpu (default) or cpu (no GPU needed)"),
+  Flag.withDefault("webgpu"),
+);
+const jsonFlag = Flag.Boolean("json").pipe(Flag.withDescription("Print one JSON object instead of a table"), Flag.withDefault(false));
+
+const LIMITS = ["maxBufferSize", "maxStorageBufferBindingSize", "maxComputeWorkgroupStorageSize", "maxComputeInvocationsPerWorkgroup", "maxComputeWorkgroupsPerDimension"] as const;
+
+interface BackendDescription {
+  readonly backend: string;
+  readonly adapter?: Readonly<Record<string, string>>;
+  readonly limits?: Readonly<Record<string, number>>;
+}
+
+function describe(backend: Backend): BackendDescription {
+  const gpu = backend as Partial<WebGPUBackend>;
+  if (!gpu.device) return { backend: backend.name };
+  const limits = Object.fromEntries(LIMITS.map((k) => [k, gpu.device!.limits[k]]));
+  return { backend: backend.name, adapter: gpu.adapterInfo ?? {}, limits };
+}
+
+const info = Command.make(
+  "info",
+  { backend: backendFlag, json: jsonFlag },
+  Effect.fn(function* ({ backend: name, json }) {
+    const backend = yield* Effect.tryPromise({ try: () => createBackend(name), catch: (e) => e as Error });
+    const check = yield* Effect.tryPromise({ try: () => selfCheck(backend), catch: (e) => e as Error });
+    const d = describe(backend);
+    backend.dispose();
+    const report = { runtime: detectRuntime(), node: process.versions.node, ...d, selfCheck: check };
+    if (json) return yield* Console.log(JSON.stringify(report));
+    yield* Console.log(`runtime      ${report.runtime} ${report.node}`);
+    yield* Console.log(`backend      ${report.backend}`);
+    if (d.adapter) yield* Console.log(`adapter      ${Object.values(d.adapter).join(" / ")}`);
+    for (const [k, v] of Object.entries(d.limits ?? {})) yield* Console.log(`  ${k.padEnd(36)} ${v}`);
+    yield* Console.log(
+      `self-check   loss ${check.loss.toFixed(6)}, max relative error vs float64 ${check.maxRelativeError.toExponential(2)}, ${check.milliseconds.toFixed(0)} ms`,
+    );
+  }),
+).pipe(Command.withDescription("Show the compute backend, its limits, and check it against the CPU reference"));
+
+const webpeft = Command.make("webpeft").pipe(
+  Command.withDescription("Parameter-efficient fine-tuning on WebGPU"),
+  Command.withSubcommands([info]),
+);
+
+webpeft.pipe(
+  Command.run({ version: "0.1.0" }),
+  // Typed engine errors carry a complete message (what failed, and what to do): print it, exit 1.
+  Effect.catch((e) =>
+    Effect.sync(() => {
+      // effect/cli has already printed usage errors together with the help text
+      if ((e as { _tag?: string })._tag !== "ShowHelp") console.error(`webpeft: ${(e as Error).message ?? String(e)}`);
+      process.exitCode = 1;
+    }),
+  ),
+  Effect.provide(NodeServices.layer),
+  NodeRuntime.runMain,
+);
