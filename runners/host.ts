@@ -7,7 +7,7 @@ import { NoWebGPUAdapterError } from "../core/errors.ts";
 import { detectRuntime } from "../core/runtime.ts";
 import type { Backend } from "../core/backend/backend.ts";
 import { createCpuBackend } from "../core/backend/cpu/cpu-backend.ts";
-import { type WebGPUBackend, createWebGPUBackend } from "../core/backend/webgpu/webgpu-backend.ts";
+import { type WebGPUBackend, type WebGPUBackendOptions, createWebGPUBackend } from "../core/backend/webgpu/webgpu-backend.ts";
 
 export async function hostGPU(): Promise<GPU | undefined> {
   const runtime = detectRuntime();
@@ -19,10 +19,10 @@ export async function hostGPU(): Promise<GPU | undefined> {
 }
 
 /** A WebGPU backend on this host, or NoWebGPUAdapterError explaining how to get one. */
-export async function createHostWebGPUBackend(): Promise<WebGPUBackend> {
+export async function createHostWebGPUBackend(options: Omit<WebGPUBackendOptions, "gpu"> = {}): Promise<WebGPUBackend> {
   const gpu = await hostGPU();
   if (!gpu) throw NoWebGPUAdapterError.of(detectRuntime(), "this runtime exposes no WebGPU entry point");
-  return createWebGPUBackend({ gpu });
+  return createWebGPUBackend({ ...options, gpu });
 }
 
 export type BackendName = "cpu" | "webgpu";

@@ -13,8 +13,18 @@ export interface Kernel<P> {
   readonly name: string;
   /** Reference implementation: `buffers` are the typed arrays behind the bound buffers, in binding order. */
   cpu(buffers: readonly AnyTypedArray[], params: P): void;
-  /** One WGSL launch for these params. */
-  gpu(params: P): GpuLaunch;
+  /** One WGSL launch for these params on a device with these features. */
+  gpu(params: P, device: GpuFeatures): GpuLaunch;
+}
+
+/** Device features kernels may specialise on (declared by the WebGPU backend, not probed by kernels). */
+export interface GpuFeatures {
+  /**
+   * The device's subgroup size when the 'subgroups' feature is enabled and the size is fixed
+   * (adapter.info.subgroupMinSize === subgroupMaxSize); 0 otherwise. Kernels using subgroup operations
+   * must start with `enable subgroups;`.
+   */
+  readonly subgroupSize: number;
 }
 
 export interface GpuLaunch {

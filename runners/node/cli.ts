@@ -23,6 +23,8 @@ const LIMITS = ["maxBufferSize", "maxStorageBufferBindingSize", "maxComputeWorkg
 interface BackendDescription {
   readonly backend: string;
   readonly adapter?: Readonly<Record<string, string>>;
+  /** 0 when the kernels run without subgroup operations */
+  readonly subgroupSize?: number;
   readonly limits?: Readonly<Record<string, number>>;
 }
 
@@ -30,7 +32,7 @@ function describe(backend: Backend): BackendDescription {
   const gpu = backend as Partial<WebGPUBackend>;
   if (!gpu.device) return { backend: backend.name };
   const limits = Object.fromEntries(LIMITS.map((k) => [k, gpu.device!.limits[k]]));
-  return { backend: backend.name, adapter: gpu.adapterInfo ?? {}, limits };
+  return { backend: backend.name, adapter: gpu.adapterInfo ?? {}, subgroupSize: gpu.features?.subgroupSize ?? 0, limits };
 }
 
 const info = Command.make(
@@ -46,6 +48,7 @@ const info = Command.make(
     yield* Console.log(`runtime      ${report.runtime} ${report.node}`);
     yield* Console.log(`backend      ${report.backend}`);
     if (d.adapter) yield* Console.log(`adapter      ${Object.values(d.adapter).join(" / ")}`);
+    if (d.adapter) yield* Console.log(`subgroups    ${d.subgroupSize ? `size ${d.subgroupSize} (subgroup matmul kernels)` : "not used (fallback kernels)"}`);
     for (const [k, v] of Object.entries(d.limits ?? {})) yield* Console.log(`  ${k.padEnd(36)} ${v}`);
     yield* Console.log(
       `self-check   loss ${check.loss.toFixed(6)}, max relative error vs float64 ${check.maxRelativeError.toExponential(2)}, ${check.milliseconds.toFixed(0)} ms`,

@@ -1,4 +1,7 @@
-import type { OpCase, Tolerance } from "../harness/check-op.ts";
+import { suite } from "uvu";
+import type { WebGPUBackend } from "../../core/backend/webgpu/webgpu-backend.ts";
+import { createHostWebGPUBackend } from "../../runners/host.ts";
+import { type OpCase, type Tolerance, checkOp } from "../harness/check-op.ts";
 import type { NamedBackend } from "../harness/backends.ts";
 import { conformanceSuite } from "../harness/suite.ts";
 
@@ -23,4 +26,16 @@ const cases: OpCase[] = [
 
 export function register(backends: readonly NamedBackend[]): void {
   conformanceSuite("matmul", cases, backends);
+  // Where the main WebGPU backend uses subgroup kernels, also check the subgroup-free fallback that
+  // devices without the 'subgroups' feature (Deno's wgpu, some GPUs) run.
+  const gpu = backends.find((b) => b.name === "webgpu")?.backend as WebGPUBackend | undefined;
+  if (gpu && gpu.features.subgroupSize > 0) {
+    const s = suite("matmul without subgroups");
+    let fallback: Promise<WebGPUBackend> | null = null;
+    for (const c of cases) {
+      s(`${c.name} on webgpu (no subgroups)`, async () => checkOp(c, await (fallback ??= createHostWebGPUBackend({ subgroups: false }))));
+    }
+    s.after(async () => (await fallback)?.dispose());
+    s.run();
+  }
 }

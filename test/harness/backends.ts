@@ -24,8 +24,9 @@ async function make(name: string): Promise<NamedBackend> {
   if (name === "cpu") return { name: "cpu", backend: createCpuBackend() };
   if (name === "webgpu") {
     const backend = await createHostWebGPUBackend();
-    const info = Object.values((backend as { adapterInfo?: Record<string, string> }).adapterInfo ?? {}).join(" / ");
-    console.log(`[webpeft tests] ${detectRuntime()} WebGPU adapter: ${info || "(no adapter info)"}`);
+    const info = Object.values(backend.adapterInfo).join(" / ");
+    const subgroups = backend.features.subgroupSize ? `subgroups of ${backend.features.subgroupSize}` : "no subgroups";
+    console.log(`[webpeft tests] ${detectRuntime()} WebGPU adapter: ${info || "(no adapter info)"}; ${subgroups}`);
     return { name: "webgpu", backend };
   }
   throw new Error(`WEBPEFT_TEST_BACKENDS: unknown backend "${name}" (known: cpu, webgpu)`);

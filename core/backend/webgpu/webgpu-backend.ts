@@ -17,7 +17,7 @@ import {
 import { type AnyTypedArray, type DType, bytesPerElement, newTypedArray } from "../../tensor/dtype.ts";
 import { detectRuntime } from "../../runtime.ts";
 import type { Backend, BackendStats, BufferHandle } from "../backend.ts";
-import type { Kernel } from "../kernel.ts";
+import type { GpuFeatures, Kernel } from "../kernel.ts";
 import { BufferPool } from "./buffer-pool.ts";
 import { PipelineCache } from "./pipeline-cache.ts";
 
@@ -37,12 +37,16 @@ export interface WebGPUBackendOptions {
   /** Use this device instead of requesting one. */
   readonly device?: GPUDevice;
   readonly powerPreference?: GPUPowerPreference;
+  /** Use subgroup operations where the adapter offers them (default true; false exercises the fallback kernels). */
+  readonly subgroups?: boolean;
   /** Bytes of uniforms recorded before an automatic submit (each launch takes one 256-byte slot). */
   readonly uniformArenaBytes?: number;
 }
 
 export interface WebGPUBackend extends Backend {
   readonly device: GPUDevice;
+  /** What kernels may specialise on (subgroup size…). */
+  readonly features: GpuFeatures;
   /** Adapter description for logs: vendor, architecture, device, description. */
   readonly adapterInfo: Readonly<Record<string, string>>;
   /** Number of compiled pipelines. */
@@ -56,6 +60,7 @@ export async function createWebGPUBackend(options: WebGPUBackendOptions = {}): P
   const runtime = detectRuntime();
   let device = options.device;
   let adapterInfo: Record<string, string> = {};
+  let subgroupSize = 0;
   if (!device) {
     const gpu = options.gpu ?? (globalThis as { navigator?: { gpu?: GPU } }).navigator?.gpu;
     if (!gpu) throw NoWebGPUAdapterError.of(runtime, "this runtime exposes no navigator.gpu");
@@ -69,8 +74,14 @@ export async function createWebGPUBackend(options: WebGPUBackendOptions = {}): P
     }
     if (!adapter) throw NoWebGPUAdapterError.of(runtime, "requestAdapter returned null");
     adapterInfo = describeAdapter(adapter);
+    // Subgroup kernels assume one fixed subgroup size; adapters with a range (some Intel GPUs) fall back.
+    const sizes = adapter.info as GPUAdapterInfo & { subgroupMinSize?: number; subgroupMaxSize?: number };
+    const useSubgroups =
+      (options.subgroups ?? true) && adapter.features.has("subgroups") && !!sizes.subgroupMinSize && sizes.subgroupMinSize === sizes.subgroupMaxSize;
+    if (useSubgroups) subgroupSize = sizes.subgroupMinSize!;
     const l = adapter.limits;
     device = await adapter.requestDevice({
+      requiredFeatures: useSubgroups ? ["subgroups" as GPUFeatureName] : [],
       requiredLimits: {
         maxBufferSize: l.maxBufferSize,
         maxStorageBufferBindingSize: l.maxStorageBufferBindingSize,
@@ -82,7 +93,7 @@ export async function createWebGPUBackend(options: WebGPUBackendOptions = {}): P
       },
     });
   }
-  return new WebGPUBackendImpl(device, adapterInfo, options.uniformArenaBytes ?? 1 << 20);
+  return new WebGPUBackendImpl(device, adapterInfo, { subgroupSize }, options.uniformArenaBytes ?? 1 << 20);
 }
 
 function describeAdapter(adapter: GPUAdapter): Record<string, string> {
@@ -125,6 +136,7 @@ class WebGPUBackendImpl implements WebGPUBackend {
   constructor(
     readonly device: GPUDevice,
     readonly adapterInfo: Readonly<Record<string, string>>,
+    readonly features: GpuFeatures,
     arenaBytes: number,
   ) {
     const limits = device.limits;
@@ -230,7 +242,7 @@ class WebGPUBackendImpl implements WebGPUBackend {
 
   dispatch<P>(kernel: Kernel<P>, params: P, buffers: readonly BufferHandle[]): void {
     this.checkUsable();
-    const launch = kernel.gpu(params);
+    const launch = kernel.gpu(params, this.features);
     const [x, y, z] = launch.workgroups;
     if (x === 0 || y === 0 || z === 0) return;
     const pipeline = this.pipelines.get(launch.key, launch.source);

@@ -7,7 +7,9 @@
  *   dA = dC · Bᵀ   (…, M, K), summed over axes A was broadcast along
  *   dB = Aᵀ · dC   (…, K, N), likewise
  *
- * WGSL kernels (tiled, and a naive one kept as the benchmark baseline) are in matmul-wgsl.ts.
+ * WGSL kernels (tiled, and a naive one kept as the benchmark baseline) are in matmul-wgsl.ts; the tiled
+ * one uses subgroup broadcasts where the device has a fixed subgroup size of 8 (lavapipe on AVX2) and a
+ * subgroup-free register-blocked variant elsewhere.
  */
 import { type Kernel, ParamLayout } from "../../backend/kernel.ts";
 import { DTypeError, ShapeError } from "../../errors.ts";
@@ -16,7 +18,7 @@ import { isFloat } from "../dtype.ts";
 import { broadcastShapes, broadcastStrides, contiguousStrides, sizeOf } from "../shape.ts";
 import { Tensor } from "../tensor.ts";
 import { fillKernel } from "./fill.ts";
-import { chooseMatmulSpec, matmulWorkgroups, naiveMatmulShader, tiledMatmulShader } from "./_tmp-matmul-wgsl.ts";
+import { chooseMatmulSpec, matmulWorkgroups, naiveMatmulShader, tiledMatmulShader } from "./matmul-wgsl.ts";
 import { sumToShape } from "./reduce.ts";
 import { collapse } from "./strided.ts";
 import { squeeze, transpose, unsqueeze } from "./views.ts";
@@ -88,8 +90,8 @@ export const matmulKernel: Kernel<MatmulParams> = {
       }
     }
   },
-  gpu(p) {
-    const spec = chooseMatmulSpec(p);
+  gpu(p, device) {
+    const spec = chooseMatmulSpec({ ...p, subgroupSize: device.subgroupSize });
     const shader = p.variant === "naive" ? naiveMatmulShader(spec) : tiledMatmulShader(spec);
     const batchCount = sizeOf(p.batchShape);
     const batchShape = padBatch(p.batchShape, 1);
