@@ -88,43 +88,37 @@ interface Leaf {
   readonly view: (leaf: Tensor) => Tensor;
 }
 
+/** Copies `values` (row-major over `shape`) into `into` at `leafIndex(coords)` for every element. */
+function scatterLogical(values: Float64Array, shape: readonly number[], into: Float64Array, leafIndex: (coords: number[]) => number): void {
+  const strides = contiguousStrides(shape);
+  const coords = new Array<number>(shape.length).fill(0);
+  for (let flat = 0; flat < values.length; flat++) {
+    let rem = flat;
+    strides.forEach((st, d) => {
+      coords[d] = Math.floor(rem / st);
+      rem -= coords[d]! * st;
+    });
+    into[leafIndex(coords)] = values[flat]!;
+  }
+}
+
 function layoutLeaf(shape: readonly number[], values: Float64Array, layout: Layout, pad: Float64Array): Leaf {
   const rank = shape.length;
   if (layout === "contiguous" || rank === 0) return { leafShape: [...shape], leafValues: values, view: (t) => t };
   if (layout === "transposed") {
-    // leaf has axes reversed; element at logical index (i0..ik) lives at leaf index (ik..i0)
+    // the leaf has its axes reversed: logical (i0..ik) lives at leaf (ik..i0); the input is leaf.permute(reversed)
     const leafShape = [...shape].reverse();
     const leafStrides = contiguousStrides(leafShape);
     const leafValues = new Float64Array(values.length);
-    const logicalStrides = contiguousStrides(shape);
-    for (let flat = 0; flat < values.length; flat++) {
-      let rem = flat;
-      let leafIndex = 0;
-      for (let d = 0; d < rank; d++) {
-        const c = Math.floor(rem / logicalStrides[d]!);
-        rem -= c * logicalStrides[d]!;
-        leafIndex += c * leafStrides[rank - 1 - d]!;
-      }
-      leafValues[leafIndex] = values[flat]!;
-    }
+    scatterLogical(values, shape, leafValues, (c) => c.reduce((acc, ci, d) => acc + ci * leafStrides[rank - 1 - d]!, 0));
     const axes = shape.map((_, i) => rank - 1 - i);
     return { leafShape, leafValues, view: (t) => t.permute(axes) };
   }
-  // sliced: every axis padded by 1 before and 2 after, the window is [1, 1 + n)
+  // sliced: every axis padded by 1 before and 2 after (random values), the input is the window [1, 1 + n)
   const leafShape = shape.map((d) => d + 3);
   const leafStrides = contiguousStrides(leafShape);
   const leafValues = Float64Array.from(pad.subarray(0, sizeOf(leafShape)));
-  const logicalStrides = contiguousStrides(shape);
-  for (let flat = 0; flat < values.length; flat++) {
-    let rem = flat;
-    let leafIndex = 0;
-    for (let d = 0; d < rank; d++) {
-      const c = Math.floor(rem / logicalStrides[d]!);
-      rem -= c * logicalStrides[d]!;
-      leafIndex += (c + 1) * leafStrides[d]!;
-    }
-    leafValues[leafIndex] = values[flat]!;
-  }
+  scatterLogical(values, shape, leafValues, (c) => c.reduce((acc, ci, d) => acc + (ci + 1) * leafStrides[d]!, 0));
   return { leafShape, leafValues, view: (t) => t.slice(shape.map((d) => [1, 1 + d] as const)) };
 }
 

@@ -19,7 +19,7 @@ import { elementwise } from "./elementwise.ts";
 import { checkIds } from "./gather.ts";
 import { sum } from "./reduce.ts";
 import { contiguous } from "./views.ts";
-import { ROW_WG, workgroupReduce } from "./wgsl-workgroup.ts";
+import { ROW_WG, rowMaxSumExp, wgslRowMaxSumExp, workgroupReduce } from "./wgsl-workgroup.ts";
 
 interface CeParams {
   readonly rows: number;
@@ -45,10 +45,7 @@ export const crossEntropyKernel: Kernel<CeParams> = {
     const C = p.classes;
     for (let r = 0; r < p.rows; r++) {
       const base = p.logitsOffset + r * C;
-      let m = -Infinity;
-      for (let c = 0; c < C; c++) m = Math.max(m, x![base + c]!);
-      let s = 0;
-      for (let c = 0; c < C; c++) s += Math.exp(x![base + c]! - m);
+      const [m, s] = rowMaxSumExp(x!, base, C);
       const l = m + Math.log(s);
       const label = labels![p.labelsOffset + r]!;
       const ignored = label === p.ignoreIndex;
@@ -73,14 +70,9 @@ fn main(${entryBuiltins}) {
   let row = ${linearWorkgroupIndex};
   if (row >= P.rows) { return; }
   let base = P.xoff + row * P.C;
-  var m = neg_inf();
-  for (var c: u32 = lid; c < P.C; c += ${ROW_WG}u) { m = max(m, X[base + c]); }
-  m = wg_max(m, lid);
-  var s: f32 = 0.0;
-  for (var c: u32 = lid; c < P.C; c += ${ROW_WG}u) { s += exp(X[base + c] - m); }
-  s = wg_sum(s, lid);
+  ${wgslRowMaxSumExp("X", "base", "P.C")}
   if (lid == 0u) {
-    let lse = m + log(s);
+    let lse = row_max + log(row_sum);
     let label = L[P.loff + row];
     let ignored = label == P.ignore;
     var nll: f32 = 0.0;

@@ -7,7 +7,7 @@
  * the summation order of repeated ids is not fixed: results agree with the CPU up to rounding.
  * Ids outside [0, V) read as 0 and scatter nothing; when ids came from host data they are checked eagerly.
  */
-import { type Kernel, ParamLayout, entryBuiltins, linearWorkgroupIndex, spreadWorkgroups, storage, uniformParams } from "../../backend/kernel.ts";
+import { type GpuLaunch, type Kernel, ParamLayout, entryBuiltins, linearWorkgroupIndex, spreadWorkgroups, storage, uniformParams } from "../../backend/kernel.ts";
 import { DTypeError, IndexOutOfRangeError, ShapeError } from "../../errors.ts";
 import { record } from "../autograd.ts";
 import { isFloat } from "../dtype.ts";
@@ -26,8 +26,31 @@ interface GatherParams {
 
 const layout = new ParamLayout([["count", "u32"], ["D", "u32"], ["V", "u32"], ["toff", "u32"], ["ioff", "u32"], ["goff", "u32"]] as const);
 const WG = 64;
-const pack = (p: GatherParams) =>
-  layout.pack({ count: p.count, D: p.rowSize, V: p.vocab, toff: p.tableOffset, ioff: p.idsOffset, goff: p.gradOffset });
+
+/**
+ * Both kernels run one invocation per (id n, element j of its row): binding 1 holds the ids, `decls`
+ * adds bindings 0 and 2, and `body` sees i = n·D + j, n, j and id = ids[n].
+ */
+function rowLaunch(key: string, p: GatherParams, decls: string, body: string): GpuLaunch {
+  return {
+    key,
+    source: () => `
+${decls}
+${storage(1, "IDS", "i32", "read")}
+${uniformParams(3, layout)}
+@compute @workgroup_size(${WG})
+fn main(${entryBuiltins}) {
+  let i = ${linearWorkgroupIndex} * ${WG}u + lid;
+  if (i >= P.count * P.D) { return; }
+  let n = i / P.D;
+  let j = i % P.D;
+  let id = IDS[P.ioff + n];
+  ${body}
+}`,
+    uniforms: layout.pack({ count: p.count, D: p.rowSize, V: p.vocab, toff: p.tableOffset, ioff: p.idsOffset, goff: p.gradOffset }),
+    workgroups: spreadWorkgroups(Math.ceil((p.count * p.rowSize) / WG)),
+  };
+}
 
 export const gatherKernel: Kernel<GatherParams> = {
   name: "gather",
@@ -39,29 +62,11 @@ export const gatherKernel: Kernel<GatherParams> = {
       for (let j = 0; j < D; j++) out![n * D + j] = ok ? table![p.tableOffset + id * D + j]! : 0;
     }
   },
-  gpu(p) {
-    return {
-      key: "gather",
-      source: () => `
-${storage(0, "T", "f32", "read")}
-${storage(1, "IDS", "i32", "read")}
-${storage(2, "OUT", "f32", "read_write")}
-${uniformParams(3, layout)}
-@compute @workgroup_size(${WG})
-fn main(${entryBuiltins}) {
-  let i = ${linearWorkgroupIndex} * ${WG}u + lid;
-  if (i >= P.count * P.D) { return; }
-  let n = i / P.D;
-  let j = i % P.D;
-  let id = IDS[P.ioff + n];
-  var v: f32 = 0.0;
+  gpu: (p) =>
+    rowLaunch("gather", p, `${storage(0, "T", "f32", "read")}
+${storage(2, "OUT", "f32", "read_write")}`, `var v: f32 = 0.0;
   if (id >= 0 && u32(id) < P.V) { v = T[P.toff + u32(id) * P.D + j]; }
-  OUT[i] = v;
-}`,
-      uniforms: pack(p),
-      workgroups: spreadWorkgroups(Math.ceil((p.count * p.rowSize) / WG)),
-    };
-  },
+  OUT[i] = v;`),
 };
 
 /** dtable[ids[n], j] += g[n, j]; dtable must be zeroed first. */
@@ -75,14 +80,9 @@ export const scatterAddKernel: Kernel<GatherParams> = {
       for (let j = 0; j < D; j++) dtable![id * D + j]! += g![p.gradOffset + n * D + j]!;
     }
   },
-  gpu(p) {
-    return {
-      key: "scatterAdd",
-      source: () => `
-${storage(0, "G", "f32", "read")}
-${storage(1, "IDS", "i32", "read")}
+  gpu: (p) =>
+    rowLaunch("scatterAdd", p, `${storage(0, "G", "f32", "read")}
 ${storage(2, "DT", "atomic<u32>", "read_write")}
-${uniformParams(3, layout)}
 fn atomic_add_f32(index: u32, value: f32) {
   var old = atomicLoad(&DT[index]);
   loop {
@@ -90,21 +90,8 @@ fn atomic_add_f32(index: u32, value: f32) {
     if (swapped.exchanged) { break; }
     old = swapped.old_value;
   }
-}
-@compute @workgroup_size(${WG})
-fn main(${entryBuiltins}) {
-  let i = ${linearWorkgroupIndex} * ${WG}u + lid;
-  if (i >= P.count * P.D) { return; }
-  let n = i / P.D;
-  let j = i % P.D;
-  let id = IDS[P.ioff + n];
-  if (id < 0 || u32(id) >= P.V) { return; }
-  atomic_add_f32(u32(id) * P.D + j, G[P.goff + i]);
-}`,
-      uniforms: pack(p),
-      workgroups: spreadWorkgroups(Math.ceil((p.count * p.rowSize) / WG)),
-    };
-  },
+}`, `if (id < 0 || u32(id) >= P.V) { return; }
+  atomic_add_f32(u32(id) * P.D + j, G[P.goff + i]);`),
 };
 
 /** Throws when host-known ids fall outside [0, size). */

@@ -12,7 +12,7 @@ import { isFloat } from "../dtype.ts";
 import { normalizeAxis } from "../shape.ts";
 import { Tensor } from "../tensor.ts";
 import { contiguous, transpose } from "./views.ts";
-import { ROW_WG, workgroupReduce } from "./wgsl-workgroup.ts";
+import { ROW_WG, rowMaxSumExp, wgslRowMaxSumExp, workgroupReduce } from "./wgsl-workgroup.ts";
 
 type Variant = "softmax" | "logSoftmax";
 
@@ -34,10 +34,7 @@ export const softmaxKernel: Kernel<RowParams> = {
     const off = p.offsets[0]!;
     for (let r = 0; r < rows; r++) {
       const base = off + r * cols;
-      let m = -Infinity;
-      for (let c = 0; c < cols; c++) m = Math.max(m, x![base + c]!);
-      let s = 0;
-      for (let c = 0; c < cols; c++) s += Math.exp(x![base + c]! - m);
+      const [m, s] = rowMaxSumExp(x!, base, cols);
       const logS = Math.log(s);
       for (let c = 0; c < cols; c++) {
         const z = x![base + c]! - m;
@@ -58,15 +55,10 @@ fn main(${entryBuiltins}) {
   let row = ${linearWorkgroupIndex};
   if (row >= P.rows) { return; }
   let base = P.off0 + row * P.cols;
-  var m = neg_inf();
-  for (var c: u32 = lid; c < P.cols; c += ${ROW_WG}u) { m = max(m, X[base + c]); }
-  m = wg_max(m, lid);
-  var s: f32 = 0.0;
-  for (var c: u32 = lid; c < P.cols; c += ${ROW_WG}u) { s += exp(X[base + c] - m); }
-  s = wg_sum(s, lid);
-  ${p.variant === "softmax" ? "let inv = 1.0 / s;" : "let log_s = log(s);"}
+  ${wgslRowMaxSumExp("X", "base", "P.cols")}
+  ${p.variant === "softmax" ? "let inv = 1.0 / row_sum;" : "let log_s = log(row_sum);"}
   for (var c: u32 = lid; c < P.cols; c += ${ROW_WG}u) {
-    let z = X[base + c] - m;
+    let z = X[base + c] - row_max;
     Y[row * P.cols + c] = ${p.variant === "softmax" ? "exp(z) * inv" : "z - log_s"};
   }
 }`,
