@@ -12,12 +12,13 @@ import * as autograd from "./unit/autograd.test.ts";
 import * as errors from "./unit/errors.test.ts";
 import * as webgpuBackend from "./unit/webgpu-backend.test.ts";
 import * as readme from "./unit/readme.test.ts";
+import * as random from "./unit/random.test.ts";
 import * as elementwise from "./conformance/elementwise.test.ts";
 import * as reduce from "./conformance/reduce.test.ts";
 import * as matmul from "./conformance/matmul.test.ts";
 import * as nnOps from "./conformance/nn-ops.test.ts";
 
-const suites = { corePurity, autograd, errors, webgpuBackend, readme, elementwise, reduce, matmul, nnOps };
+const suites = { corePurity, autograd, errors, webgpuBackend, readme, random, elementwise, reduce, matmul, nnOps };
 const filter = env("WEBPEFT_TEST_FILTER")?.split(",").map((w) => w.trim().toLowerCase());
 
 let backends: Awaited<ReturnType<typeof backendsUnderTest>> = [];

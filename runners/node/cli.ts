@@ -3,7 +3,8 @@
  * The `webpeft` command (Node). `webpeft info` reports the WebGPU adapter and its limits and runs a
  * forward/backward self-check against the float64 CPU reference.
  */
-import { NodeRuntime, NodeServices } from "@effect/platform-node";
+import * as NodeRuntime from "@effect/platform-node/NodeRuntime";
+import * as NodeServices from "@effect/platform-node/NodeServices";
 import { Console, Effect } from "effect";
 import { Command, Flag } from "effect/cli";
 import type { Backend } from "../../core/backend/backend.ts";
