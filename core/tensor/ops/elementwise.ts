@@ -57,11 +57,6 @@ export function dropoutUniform(i: number, seed: number): number {
   return (hash32((i ^ hash32(seed + 0x9e3779b9)) >>> 0) >>> 8) / 16777216;
 }
 
-/** pow with the sign rules of a real power: negative bases only for integer exponents. */
-function powRef(x: number, e: number): number {
-  return Math.pow(x, e);
-}
-
 const WGSL_HELPERS = `${wgslSpecialFloats}
 fn hash32(x: u32) -> u32 {
   var h = x;
@@ -124,7 +119,7 @@ const rules = {
   mulScalar: { arity: 1, cpu: (a, _b, _c, s) => a * s, wgsl: "a * s" },
   divScalar: { arity: 1, cpu: (a, _b, _c, s) => a / s, wgsl: "a / s" },
   rsubScalar: { arity: 1, cpu: (a, _b, _c, s) => s - a, wgsl: "s - a" },
-  pow: { arity: 1, cpu: (a, _b, _c, s) => powRef(a, s), wgsl: "pow_real(a, s)" },
+  pow: { arity: 1, cpu: (a, _b, _c, s) => Math.pow(a, s), wgsl: "pow_real(a, s)" },
   dropout: {
     arity: 1,
     // s = p; kept elements are scaled by 1/(1−p) so the expectation is unchanged
@@ -150,7 +145,7 @@ const rules = {
   /** tanh'(x) = 1 − y², y = tanh(x) */
   tanhGrad: { arity: 2, cpu: (g, y) => g * (1 - y * y), wgsl: "a * (1.0 - b * b)" },
   /** d/dx x^s = s·x^(s−1) */
-  powGrad: { arity: 2, cpu: (g, x, _c, s) => g * s * powRef(x, s - 1), wgsl: "a * s * pow_real(b, s - 1.0)" },
+  powGrad: { arity: 2, cpu: (g, x, _c, s) => g * s * Math.pow(x, s - 1), wgsl: "a * s * pow_real(b, s - 1.0)" },
   /** |x|' = sign(x) (0 at 0) */
   absGrad: { arity: 2, cpu: (g, x) => g * Math.sign(x), wgsl: "a * sign(b)" },
   /** a (the condition) nonzero → b, else c */
