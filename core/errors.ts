@@ -7,13 +7,17 @@ import { type Cause, Data } from "effect";
 
 /**
  * The class an error extends: Effect's `Data.TaggedError(tag)` with its fields, spelled out as a type so
- * that published type declarations need no inference (JSR's "fast check").
+ * that published type declarations need no inference (JSR's "fast check"). Other modules declare their
+ * errors the same way:
+ *   interface FooFields { readonly message: string }
+ *   const FooBase: TaggedErrorClass<"FooError", FooFields> = taggedError("FooError");
+ *   export class FooError extends FooBase {}
  */
-type TaggedErrorClass<Tag extends string, Fields> = new (
+export type TaggedErrorClass<Tag extends string, Fields> = new (
   fields: Fields,
 ) => Cause.YieldableError & { readonly _tag: Tag } & Readonly<Fields>;
 
-function taggedError<Tag extends string, Fields>(tag: Tag): TaggedErrorClass<Tag, Fields> {
+export function taggedError<Tag extends string, Fields>(tag: Tag): TaggedErrorClass<Tag, Fields> {
   return Data.TaggedError(tag) as unknown as TaggedErrorClass<Tag, Fields>;
 }
 
