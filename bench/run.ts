@@ -1,10 +1,12 @@
 /**
  * Benchmark entry: `npm run bench -- <name> [--quick] [--backend webgpu|cpu]`.
  *   matmul   GFLOP/s of the WGSL matmul kernels and the CPU backend (see bench/matmul.ts)
+ *   t5       forward and forward+backward time of a T5-small-shaped model, webgpu and cpu (bench/t5.ts)
  * Figures on shared machines are noisy: compare the ratios measured within one run, not absolute times.
  */
 import { createHostWebGPUBackend } from "../runners/host.ts";
 import { runMatmulBench } from "./matmul.ts";
+import { runT5Bench } from "./t5.ts";
 
 const args = process.argv.slice(2);
 const name = args.find((a) => !a.startsWith("--")) ?? "matmul";
@@ -16,6 +18,12 @@ const benchmarks: Record<string, () => Promise<unknown>> = {
     const gpu = cpuOnly ? undefined : await createHostWebGPUBackend();
     console.log(`# matmul on ${gpu ? `webgpu (${Object.values(gpu.adapterInfo).join(" / ")})` : "cpu only"}${quick ? ", quick" : ""}`);
     await runMatmulBench({ gpu, ...(quick ? { cpuMaxFlops: 2 * 512 ** 3, budgetMs: 200 } : {}) });
+    gpu?.dispose();
+  },
+  t5: async () => {
+    const gpu = cpuOnly ? undefined : await createHostWebGPUBackend();
+    if (gpu) console.log(`# t5 on webgpu (${Object.values(gpu.adapterInfo).join(" / ")}) and cpu${quick ? ", quick" : ""}`);
+    await runT5Bench({ gpu, ...(quick ? { batch: 2, sourceLength: 32, targetLength: 4 } : {}) });
     gpu?.dispose();
   },
 };

@@ -60,3 +60,27 @@ export { logSoftmax, softmax } from "./tensor/ops/softmax.ts";
 export { gather } from "./tensor/ops/gather.ts";
 export { crossEntropy, type CrossEntropyOptions } from "./tensor/ops/cross-entropy.ts";
 export { dropout, type DropoutOptions } from "./tensor/ops/dropout.ts";
+export { argmax } from "./tensor/ops/reduce.ts";
+export { checkpoint } from "./tensor/checkpoint.ts";
+
+// modules and T5
+export { Module } from "./nn/module.ts";
+export { Dropout, Embedding, Linear, RMSNorm } from "./nn/layers.ts";
+export {
+  T5ForConditionalGeneration,
+  shiftRight,
+  type IntMatrix,
+  type T5Inputs,
+  type T5Outputs,
+} from "./models/t5/model.ts";
+export { type GenerateOptions, generateGreedy } from "./models/t5/generate.ts";
+export { createT5, loadT5, saveT5, type LoadT5Options } from "./models/t5/load.ts";
+export { relativePositionBucket } from "./models/t5/position-bias.ts";
+
+// checkpoint I/O (files come through a FileAccess; webpeft/node and the Deno entry provide the host's)
+export type { FileAccess, RandomAccessFile } from "./io/files.ts";
+export { FileAccessError, FileNotFoundError } from "./io/files.ts";
+export { CheckpointError, SafetensorsError, openCheckpoint, openSafetensors, writeSafetensors, type CheckpointReader, type SafetensorsReader, type TensorToWrite } from "./io/safetensors.ts";
+export { ConfigError, parseT5Config, readT5Config, t5ConfigToJson, type T5Config } from "./io/t5-config.ts";
+export { TokenizerError, loadTokenizer, type BatchEncoding, type T5Tokenizer } from "./io/tokenizer.ts";
+export { DownloadError, resolveModelDir, type HubOptions } from "./io/hub.ts";

@@ -17,8 +17,17 @@ import * as elementwise from "./conformance/elementwise.test.ts";
 import * as reduce from "./conformance/reduce.test.ts";
 import * as matmul from "./conformance/matmul.test.ts";
 import * as nnOps from "./conformance/nn-ops.test.ts";
+import * as ioSafetensors from "./io/safetensors.test.ts";
+import * as ioConfig from "./io/config.test.ts";
+import * as ioTokenizer from "./io/tokenizer.test.ts";
+import * as ioHub from "./io/hub.test.ts";
+import * as t5 from "./models/t5.test.ts";
+import * as glueReal from "./datasets/glue-real.test.ts";
+import * as glueReaders from "./datasets/glue-readers.test.ts";
+import * as glueMetrics from "./datasets/glue-metrics.test.ts";
+import * as glueBatching from "./datasets/glue-batching.test.ts";
 
-const suites = { corePurity, autograd, errors, webgpuBackend, readme, random, elementwise, reduce, matmul, nnOps };
+const suites = { corePurity, autograd, errors, webgpuBackend, readme, random, elementwise, reduce, matmul, nnOps, ioSafetensors, ioConfig, ioTokenizer, ioHub, t5, glueReal, glueReaders, glueMetrics, glueBatching };
 const filter = env("WEBPEFT_TEST_FILTER")?.split(",").map((w) => w.trim().toLowerCase());
 
 let backends: Awaited<ReturnType<typeof backendsUnderTest>> = [];

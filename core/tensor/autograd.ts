@@ -42,12 +42,31 @@ export function noGrad<T>(fn: () => T): T {
   }
 }
 
+/** Runs `fn` with recording on, even inside noGrad (gradient checkpointing recomputes inside backward). */
+export function enableGrad<T>(fn: () => T): T {
+  const before = recording;
+  recording = true;
+  try {
+    return fn();
+  } finally {
+    recording = before;
+  }
+}
+
 /**
  * Attaches a grad node to `out` when recording and some input requires grad. `saved` tensors are
  * retained by the node (as separate handles), so callers may dispose their own copies.
  */
-export function record(op: string, out: Tensor, inputs: readonly Tensor[], rule: BackwardRule, saved: readonly Tensor[] = []): Tensor {
-  if (!recording || !inputs.some((t) => t.requiresGrad)) return out;
+export function record(
+  op: string,
+  out: Tensor,
+  inputs: readonly Tensor[],
+  rule: BackwardRule,
+  saved: readonly Tensor[] = [],
+  /** Record even when no input requires grad (the rule reaches parameters by other means). */
+  always = false,
+): Tensor {
+  if (!recording || (!always && !inputs.some((t) => t.requiresGrad))) return out;
   out.requiresGrad = true;
   // keep(): saved tensors belong to the graph, not to the tidy scope the forward ran in, so a loss
   // computed inside tidy can still be differentiated after the scope ended.

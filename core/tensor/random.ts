@@ -3,16 +3,25 @@
  * dropout masks. splitmix32 is small, fast and reproducible across runtimes.
  */
 export class Generator {
-  private state: number;
+  private state_: number;
 
   constructor(seed = 0) {
-    this.state = seed >>> 0;
+    this.state_ = seed >>> 0;
+  }
+
+  /** The whole generator state (one 32-bit word), to replay a sequence of draws. */
+  get state(): number {
+    return this.state_;
+  }
+
+  set state(value: number) {
+    this.state_ = value >>> 0;
   }
 
   /** Uniform 32-bit integer. */
   nextUint32(): number {
-    this.state = (this.state + 0x9e3779b9) >>> 0;
-    let z = this.state;
+    this.state_ = (this.state_ + 0x9e3779b9) >>> 0;
+    let z = this.state_;
     z = Math.imul(z ^ (z >>> 16), 0x21f0aaad) >>> 0;
     z = Math.imul(z ^ (z >>> 15), 0x735a2d97) >>> 0;
     return (z ^ (z >>> 15)) >>> 0;

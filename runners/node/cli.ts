@@ -5,13 +5,15 @@
  */
 import * as NodeRuntime from "@effect/platform-node/NodeRuntime";
 import * as NodeServices from "@effect/platform-node/NodeServices";
-import { Console, Effect } from "effect";
-import { Command, Flag } from "effect/cli";
+import { Console, Effect, Option } from "effect";
+import { Argument, Command, Flag } from "effect/cli";
 import type { Backend } from "../../core/backend/backend.ts";
 import type { WebGPUBackend } from "../../core/backend/webgpu/webgpu-backend.ts";
 import { detectRuntime } from "../../core/runtime.ts";
 import { createBackend } from "../host.ts";
 import { selfCheck } from "../self-check.ts";
+import { loadT5 } from "../api.ts";
+import type { T5ForConditionalGeneration } from "../../core/models/t5/model.ts";
 
 const backendFlag = Flag.Literals("backend", ["webgpu", "cpu"]).pipe(
   Flag.withDescription("Compute backend: webgpu (default) or cpu (no GPU needed)"),
@@ -36,11 +38,57 @@ function describe(backend: Backend): BackendDescription {
   return { backend: backend.name, adapter: gpu.adapterInfo ?? {}, subgroupSize: gpu.features?.subgroupSize ?? 0, limits };
 }
 
+const modelArgument = Argument.String("model").pipe(
+  Argument.withDescription("A Hugging Face T5 directory or hub id (e.g. google-t5/t5-small): print its config and parameter counts"),
+  Argument.optional,
+);
+
+/** Config summary and parameter counts of a loaded T5, grouped by top-level part. */
+function modelReport(source: string, model: T5ForConditionalGeneration) {
+  const c = model.config;
+  const groups: Record<string, number> = {};
+  for (const [name, t] of model.uniqueParameters()) {
+    const group = name.startsWith("shared") ? "shared embedding" : name.startsWith("lm_head") ? "lm_head" : name.split(".")[0]!;
+    groups[group] = (groups[group] ?? 0) + t.size;
+  }
+  return {
+    source,
+    config: {
+      vocabSize: c.vocabSize, dModel: c.dModel, dKv: c.dKv, dFf: c.dFf, numHeads: c.numHeads,
+      numLayers: c.numLayers, numDecoderLayers: c.numDecoderLayers, feedForwardProj: c.feedForwardProj,
+      tieWordEmbeddings: c.tieWordEmbeddings, relativeAttention: `${c.relativeAttentionNumBuckets} buckets, max distance ${c.relativeAttentionMaxDistance}`,
+    },
+    parameters: { total: model.parameterCount(), ...groups },
+  };
+}
+
 const info = Command.make(
   "info",
-  { backend: backendFlag, json: jsonFlag },
-  Effect.fn(function* ({ backend: name, json }) {
+  { backend: backendFlag, json: jsonFlag, model: modelArgument },
+  Effect.fn(function* ({ backend: name, json, model: modelSource }) {
     const backend = yield* Effect.tryPromise({ try: () => createBackend(name), catch: (e) => e as Error });
+    if (Option.isSome(modelSource)) {
+      const source = modelSource.value;
+      const model = yield* Effect.tryPromise({
+        try: () =>
+          loadT5(source, {
+            backend,
+            onProgress: (file, received, total) => {
+              if (!json) process.stderr.write(`\rdownloading ${file}: ${(received / 2 ** 20).toFixed(1)}${total ? ` / ${(total / 2 ** 20).toFixed(1)}` : ""} MiB`);
+            },
+          }),
+        catch: (e) => e as Error,
+      });
+      const report = modelReport(source, model);
+      model.dispose();
+      backend.dispose();
+      if (json) return yield* Console.log(JSON.stringify(report));
+      yield* Console.log(`model        ${report.source}`);
+      for (const [k, v] of Object.entries(report.config)) yield* Console.log(`  ${k.padEnd(20)} ${v}`);
+      yield* Console.log("parameters");
+      for (const [k, v] of Object.entries(report.parameters)) yield* Console.log(`  ${k.padEnd(20)} ${v.toLocaleString("en-US")}`);
+      return;
+    }
     const check = yield* Effect.tryPromise({ try: () => selfCheck(backend), catch: (e) => e as Error });
     const d = describe(backend);
     backend.dispose();

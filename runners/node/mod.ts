@@ -7,3 +7,5 @@
  */
 export { nodeGPU } from "./webgpu.ts";
 export { createBackend, createHostWebGPUBackend, type BackendName } from "../host.ts";
+export { nodeFiles } from "./files.ts";
+export * from "../api.ts";

@@ -231,3 +231,81 @@ export function sumToShape(g: Tensor, shape: Shape): Tensor {
   const raw = reduceRaw("sum", g, axes);
   return reshapeOwned(raw, shape);
 }
+
+interface ArgmaxParams {
+  readonly rows: number;
+  readonly cols: number;
+  readonly offset: number;
+}
+
+const argmaxLayout = new ParamLayout([["rows", "u32"], ["cols", "u32"], ["offset", "u32"]] as const);
+
+/** Index of the largest element of each contiguous row (the first one on ties, like torch.argmax). */
+export const argmaxKernel: Kernel<ArgmaxParams> = {
+  name: "argmax",
+  cpu([x, out], p) {
+    for (let r = 0; r < p.rows; r++) {
+      let best = 0;
+      for (let c = 1; c < p.cols; c++) if (x![p.offset + r * p.cols + c]! > x![p.offset + r * p.cols + best]!) best = c;
+      out![r] = best;
+    }
+  },
+  gpu(p) {
+    return {
+      key: "argmax",
+      source: () => `
+${storage(0, "X", "f32", "read")}
+${storage(1, "OUT", "i32", "read_write")}
+${uniformParams(2, argmaxLayout)}
+${wgslSpecialFloats}
+var<workgroup> best_value: array<f32, ${WG}>;
+var<workgroup> best_index: array<u32, ${WG}>;
+@compute @workgroup_size(${WG})
+fn main(${entryBuiltins}) {
+  let row = ${linearWorkgroupIndex};
+  if (row >= P.rows) { return; }
+  let base = P.offset + row * P.cols;
+  // each thread scans a strided part of the row, keeping its first maximum
+  var v = neg_inf();
+  var idx = 0xffffffffu;
+  for (var c: u32 = lid; c < P.cols; c += ${WG}u) {
+    let x = X[base + c];
+    if (x > v || idx == 0xffffffffu) { v = x; idx = c; }
+  }
+  best_value[lid] = v;
+  best_index[lid] = idx;
+  workgroupBarrier();
+  // tree: the larger value wins, the smaller index on ties (so the overall first maximum survives)
+  for (var stride: u32 = ${WG / 2}u; stride > 0u; stride = stride >> 1u) {
+    if (lid < stride) {
+      let ov = best_value[lid + stride];
+      let oi = best_index[lid + stride];
+      if (oi != 0xffffffffu && (ov > best_value[lid] || (ov == best_value[lid] && oi < best_index[lid]) || best_index[lid] == 0xffffffffu)) {
+        best_value[lid] = ov;
+        best_index[lid] = oi;
+      }
+    }
+    workgroupBarrier();
+  }
+  if (lid == 0u) { OUT[row] = i32(best_index[0]); }
+}`,
+      uniforms: argmaxLayout.pack({ rows: p.rows, cols: p.cols, offset: p.offset }),
+      workgroups: spreadWorkgroups(p.rows),
+    };
+  },
+};
+
+/** Indices (int32) of the maxima along `axis` (default last); not differentiable. */
+export function argmax(x: Tensor, axis = -1): Tensor {
+  if (!isFloat(x.dtype)) throw DTypeError.of("argmax", "float32", x.dtype);
+  const a = normalizeAxis("argmax", axis, x.rank);
+  const moved = a === x.rank - 1 ? x : x.transpose(a, -1);
+  const dense = moved.contiguous();
+  const cols = dense.shape[dense.rank - 1]!;
+  const outShape = dense.shape.slice(0, -1);
+  const out = Tensor.empty(x.backend, outShape, "int32");
+  x.backend.dispatch(argmaxKernel, { rows: out.size, cols, offset: dense.offset }, [dense.bufferFor("argmax"), out.bufferFor("argmax")]);
+  if (dense !== moved) dense.dispose();
+  if (moved !== x) moved.dispose();
+  return out;
+}

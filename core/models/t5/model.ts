@@ -1,0 +1,525 @@
+/**
+ * T5 (Raffel et al. 2020) as HF's `T5ForConditionalGeneration` computes it, as a module tree with HF's
+ * dotted names (`encoder.block.0.layer.0.SelfAttention.q`, `decoder.block.3.layer.1.EncDecAttention.k`,
+ * `decoder.block.0.layer.2.DenseReluDense.wi_0`, …) so HF checkpoints load by name.
+ * Port of the semantics of transformers/models/t5/modeling_t5.py (v4.x):
+ *  - pre-norm residual blocks with RMS norm (no mean, no bias, ε = layer_norm_epsilon);
+ *  - attention without the 1/√d_k scaling (folded into the initialisation);
+ *  - relative position bias computed by block 0 of each stack (bidirectional buckets in the encoder,
+ *    causal in the decoder), reused with the mask added by every later block; none in cross-attention;
+ *  - masks are additive: 0 where allowed, float32's lowest value where not (as HF: rows that mask every
+ *    key then attend uniformly instead of producing NaN);
+ *  - FFN: wo(act(wi x)) for v1.0 (relu), wo(act(wi_0 x) ⊙ wi_1 x) for gated variants (v1.1: gelu_new);
+ *  - tied embeddings: the decoder output is scaled by d_model^-½ before lm_head = shared;
+ *  - decoder inputs = labels shifted right (decoder_start_token_id first, −100 → pad); loss =
+ *    cross-entropy over the vocabulary ignoring −100.
+ * Shape legend: B batch, S source length, T target length, L query length, K key length, D d_model,
+ * H heads, Dk d_kv, I = H·Dk, F d_ff, V vocabulary.
+ */
+import type { Backend } from "../../backend/backend.ts";
+import { InvalidArgumentError, ShapeError } from "../../errors.ts";
+import type { T5Config } from "../../io/t5-config.ts";
+import { Module } from "../../nn/module.ts";
+import { Dropout, Embedding, Linear, RMSNorm } from "../../nn/layers.ts";
+import { checkpoint } from "../../tensor/checkpoint.ts";
+import { tensor } from "../../tensor/create.ts";
+import { crossEntropy } from "../../tensor/ops/cross-entropy.ts";
+import { concat } from "../../tensor/ops/views.ts";
+import { keep, tidy } from "../../tensor/scope.ts";
+import type { Tensor } from "../../tensor/tensor.ts";
+import { type GenerateOptions, generateGreedy } from "./generate.ts";
+import { relativePositionBuckets } from "./position-bias.ts";
+
+/** float32's lowest finite value: HF's additive mask value (torch.finfo(torch.float32).min). */
+export const MASK_VALUE = -3.4028234663852886e38;
+
+/** Token ids or masks: a device tensor, nested rows, or flat int32 data with its (rows, columns) shape. */
+export type IntMatrix = Tensor | readonly (readonly number[])[] | { readonly data: Int32Array; readonly shape: readonly [number, number] };
+
+/** Host view of an IntMatrix: flat row-major data and shape. */
+export interface HostMatrix {
+  readonly data: Int32Array;
+  readonly rows: number;
+  readonly cols: number;
+}
+
+export function hostMatrix(m: IntMatrix, what: string): HostMatrix | null {
+  if (isTensor(m)) return null;
+  if ("data" in m && m.data instanceof Int32Array) {
+    const [rows, cols] = m.shape;
+    if (rows * cols !== m.data.length) throw ShapeError.of(what, [m.shape], `${m.data.length} values do not fill the shape`);
+    return { data: m.data, rows, cols };
+  }
+  const nested = m as readonly (readonly number[])[];
+  const rows = nested.length;
+  const cols = nested[0]?.length ?? 0;
+  const data = new Int32Array(rows * cols);
+  nested.forEach((row, r) => {
+    if (row.length !== cols) throw ShapeError.of(what, [[rows, cols]], `row ${r} has ${row.length} values, expected ${cols}`);
+    data.set(row, r * cols);
+  });
+  return { data, rows, cols };
+}
+
+function isTensor(m: unknown): m is Tensor {
+  return typeof m === "object" && m !== null && "backend" in m && "shape" in m && "strides" in m;
+}
+
+function toIdsTensor(m: IntMatrix, backend: Backend, what: string): Tensor {
+  if (isTensor(m)) {
+    if (m.rank !== 2) throw ShapeError.of(what, [m.shape], "expected a (batch, length) tensor");
+    return m.retainHandle();
+  }
+  const h = hostMatrix(m, what)!;
+  return tensor(h.data, { backend, shape: [h.rows, h.cols], dtype: "int32" });
+}
+
+/** Additive (B, 1, 1, K) mask from a 0/1 attention mask: 0 where 1, MASK_VALUE where 0. */
+function keyMaskBias(mask: HostMatrix, backend: Backend): Tensor {
+  const bias = new Float32Array(mask.data.length);
+  mask.data.forEach((v, i) => (bias[i] = v ? 0 : MASK_VALUE));
+  return tensor(bias, { backend, shape: [mask.rows, 1, 1, mask.cols] });
+}
+
+/** Additive (B, 1, T, T) causal mask combined with the decoder's own attention mask. */
+function causalMaskBias(mask: HostMatrix, backend: Backend): Tensor {
+  const { rows: B, cols: T } = mask;
+  const bias = new Float32Array(B * T * T);
+  for (let b = 0; b < B; b++) {
+    for (let q = 0; q < T; q++) {
+      for (let k = 0; k < T; k++) bias[(b * T + q) * T + k] = k <= q && mask.data[b * T + k] ? 0 : MASK_VALUE;
+    }
+  }
+  return tensor(bias, { backend, shape: [B, 1, T, T] });
+}
+
+function onesMatrix(rows: number, cols: number): HostMatrix {
+  return { data: new Int32Array(rows * cols).fill(1), rows, cols };
+}
+
+/** Parameter tensors by HF name, consumed as the modules are built. */
+export type WeightSource = (name: string, shape: readonly number[]) => Tensor;
+
+export class T5Attention extends Module {
+  readonly q: Linear;
+  readonly k: Linear;
+  readonly v: Linear;
+  readonly o: Linear;
+  readonly relativeBias: Embedding | null;
+  readonly dropout: Dropout;
+
+  constructor(
+    readonly config: T5Config,
+    prefix: string,
+    weight: WeightSource,
+    hasRelativeBias: boolean,
+    readonly bidirectional: boolean,
+  ) {
+    super();
+    const inner = config.numHeads * config.dKv;
+    this.q = this.registerModule("q", new Linear(weight(`${prefix}.q.weight`, [inner, config.dModel])));
+    this.k = this.registerModule("k", new Linear(weight(`${prefix}.k.weight`, [inner, config.dModel])));
+    this.v = this.registerModule("v", new Linear(weight(`${prefix}.v.weight`, [inner, config.dModel])));
+    this.o = this.registerModule("o", new Linear(weight(`${prefix}.o.weight`, [config.dModel, inner])));
+    this.relativeBias = hasRelativeBias
+      ? this.registerModule(
+          "relative_attention_bias",
+          new Embedding(weight(`${prefix}.relative_attention_bias.weight`, [config.relativeAttentionNumBuckets, config.numHeads])),
+        )
+      : null;
+    this.dropout = this.registerModule("dropout", new Dropout(config.dropoutRate));
+  }
+
+  /** (B, L, D) → (B, H, L, Dk) */
+  splitHeads(x: Tensor): Tensor {
+    const [B, L] = x.shape as [number, number, number];
+    return x.reshape([B, L, this.config.numHeads, this.config.dKv]).permute([0, 2, 1, 3]);
+  }
+
+  /**
+   * Learned bias (1, H, L, K) for queries at positions offset…offset+L−1 and keys 0…K−1:
+   * relative_attention_bias[bucket(k − q)] with the heads moved to axis 1.
+   */
+  positionBias(queryLength: number, keyLength: number, backend: Backend, queryOffset = 0): Tensor {
+    if (!this.relativeBias) throw InvalidArgumentError.of("T5Attention.positionBias", "module", "this attention layer has no relative_attention_bias");
+    const buckets = relativePositionBuckets(queryLength, keyLength, {
+      bidirectional: this.bidirectional,
+      numBuckets: this.config.relativeAttentionNumBuckets,
+      maxDistance: this.config.relativeAttentionMaxDistance,
+      queryOffset,
+    });
+    return tidy(() => {
+      const ids = tensor(buckets, { backend, shape: [queryLength, keyLength], dtype: "int32" });
+      return this.relativeBias!.forward(ids).permute([2, 0, 1]).unsqueeze(0); // (L, K, H) → (1, H, L, K)
+    });
+  }
+
+  /**
+   * softmax(q·kᵀ + bias)·v with q (B, H, L, Dk), k and v (B, H, K, Dk), bias broadcastable to (B, H, L, K);
+   * returns o(…) of shape (B, L, D).
+   */
+  attend(q: Tensor, k: Tensor, v: Tensor, bias: Tensor): Tensor {
+    return tidy(() => {
+      const scores = q.matmul(k.transpose()).add(bias); // (B, H, L, K), no 1/√Dk in T5
+      const weights = this.dropout.forward(scores.softmax(-1));
+      const context = weights.matmul(v); // (B, H, L, Dk)
+      const [B, H, L, Dk] = context.shape as [number, number, number, number];
+      return this.o.forward(context.permute([0, 2, 1, 3]).reshape([B, L, H * Dk]));
+    });
+  }
+}
+
+/** layer.0 of every block: pre-norm self-attention with a residual. */
+export class T5LayerSelfAttention extends Module {
+  readonly SelfAttention: T5Attention;
+  readonly layer_norm: RMSNorm;
+  readonly dropout: Dropout;
+
+  constructor(config: T5Config, prefix: string, weight: WeightSource, hasRelativeBias: boolean, isDecoder: boolean) {
+    super();
+    this.SelfAttention = this.registerModule("SelfAttention", new T5Attention(config, `${prefix}.SelfAttention`, weight, hasRelativeBias, !isDecoder));
+    this.layer_norm = this.registerModule("layer_norm", new RMSNorm(weight(`${prefix}.layer_norm.weight`, [config.dModel]), config.layerNormEpsilon));
+    this.dropout = this.registerModule("dropout", new Dropout(config.dropoutRate));
+  }
+
+  /** h + dropout(attn(norm(h))); with `cache`, keys/values of earlier positions are prepended. */
+  forward(h: Tensor, bias: Tensor, cache?: KeyValueCache): Tensor {
+    return tidy(() => {
+      const a = this.SelfAttention;
+      const normed = this.layer_norm.forward(h);
+      let k = a.splitHeads(a.k.forward(normed));
+      let v = a.splitHeads(a.v.forward(normed));
+      if (cache) {
+        if (cache.k) {
+          k = concat([cache.k, k], 2);
+          v = concat([cache.v!, v], 2);
+        }
+        cache.replace(k, v);
+      }
+      return h.add(this.dropout.forward(a.attend(a.splitHeads(a.q.forward(normed)), k, v, bias)));
+    });
+  }
+}
+
+/** decoder layer.1: pre-norm cross-attention over the encoder output, with a residual. */
+export class T5LayerCrossAttention extends Module {
+  readonly EncDecAttention: T5Attention;
+  readonly layer_norm: RMSNorm;
+  readonly dropout: Dropout;
+
+  constructor(config: T5Config, prefix: string, weight: WeightSource) {
+    super();
+    this.EncDecAttention = this.registerModule("EncDecAttention", new T5Attention(config, `${prefix}.EncDecAttention`, weight, false, true));
+    this.layer_norm = this.registerModule("layer_norm", new RMSNorm(weight(`${prefix}.layer_norm.weight`, [config.dModel]), config.layerNormEpsilon));
+    this.dropout = this.registerModule("dropout", new Dropout(config.dropoutRate));
+  }
+
+  /** Keys and values (B, H, S, Dk) of the encoder output; computed once per generation. */
+  encoderKeyValues(encoderHidden: Tensor): [Tensor, Tensor] {
+    const a = this.EncDecAttention;
+    return tidy(() => [a.splitHeads(a.k.forward(encoderHidden)), a.splitHeads(a.v.forward(encoderHidden))]);
+  }
+
+  forward(h: Tensor, encoderHidden: Tensor, encoderBias: Tensor, cached?: [Tensor, Tensor]): Tensor {
+    return tidy(() => {
+      const a = this.EncDecAttention;
+      const normed = this.layer_norm.forward(h);
+      const [k, v] = cached ?? this.encoderKeyValues(encoderHidden);
+      return h.add(this.dropout.forward(a.attend(a.splitHeads(a.q.forward(normed)), k, v, encoderBias)));
+    });
+  }
+}
+
+/** The feed-forward inside T5LayerFF, named DenseReluDense in every HF checkpoint. */
+export class T5DenseActDense extends Module {
+  readonly wi: Linear | null;
+  readonly wi_0: Linear | null;
+  readonly wi_1: Linear | null;
+  readonly wo: Linear;
+  readonly dropout: Dropout;
+
+  constructor(
+    readonly config: T5Config,
+    prefix: string,
+    weight: WeightSource,
+  ) {
+    super();
+    const { dModel: D, dFf: F } = config;
+    if (config.isGatedAct) {
+      this.wi = null;
+      this.wi_0 = this.registerModule("wi_0", new Linear(weight(`${prefix}.wi_0.weight`, [F, D])));
+      this.wi_1 = this.registerModule("wi_1", new Linear(weight(`${prefix}.wi_1.weight`, [F, D])));
+    } else {
+      this.wi = this.registerModule("wi", new Linear(weight(`${prefix}.wi.weight`, [F, D])));
+      this.wi_0 = null;
+      this.wi_1 = null;
+    }
+    this.wo = this.registerModule("wo", new Linear(weight(`${prefix}.wo.weight`, [D, F])));
+    this.dropout = this.registerModule("dropout", new Dropout(config.dropoutRate));
+  }
+
+  private act(x: Tensor): Tensor {
+    switch (this.config.denseActFn) {
+      case "relu":
+        return x.relu();
+      case "gelu_new":
+        return x.gelu();
+      case "gelu":
+      case "silu":
+        throw InvalidArgumentError.of("T5", "dense_act_fn", `"${this.config.denseActFn}" is not implemented yet (relu and gelu_new are)`);
+    }
+    return this.config.denseActFn satisfies never;
+  }
+
+  /** (B, L, D) → (B, L, D) */
+  forward(x: Tensor): Tensor {
+    return tidy(() => {
+      const hidden = this.wi ? this.act(this.wi.forward(x)) : this.act(this.wi_0!.forward(x)).mul(this.wi_1!.forward(x)); // (B, L, F)
+      return this.wo.forward(this.dropout.forward(hidden));
+    });
+  }
+}
+
+export class T5LayerFF extends Module {
+  readonly DenseReluDense: T5DenseActDense;
+  readonly layer_norm: RMSNorm;
+  readonly dropout: Dropout;
+
+  constructor(config: T5Config, prefix: string, weight: WeightSource) {
+    super();
+    this.DenseReluDense = this.registerModule("DenseReluDense", new T5DenseActDense(config, `${prefix}.DenseReluDense`, weight));
+    this.layer_norm = this.registerModule("layer_norm", new RMSNorm(weight(`${prefix}.layer_norm.weight`, [config.dModel]), config.layerNormEpsilon));
+    this.dropout = this.registerModule("dropout", new Dropout(config.dropoutRate));
+  }
+
+  forward(h: Tensor): Tensor {
+    return tidy(() => h.add(this.dropout.forward(this.DenseReluDense.forward(this.layer_norm.forward(h)))));
+  }
+}
+
+/** Keys/values of earlier decoder positions for incremental decoding. */
+export class KeyValueCache {
+  k: Tensor | null = null;
+  v: Tensor | null = null;
+
+  replace(k: Tensor, v: Tensor): void {
+    this.k?.dispose();
+    this.v?.dispose();
+    // kept out of the step's tidy scope: the cache outlives the step that filled it
+    this.k = keep(k.retainHandle());
+    this.v = keep(v.retainHandle());
+  }
+
+  dispose(): void {
+    this.k?.dispose();
+    this.v?.dispose();
+    this.k = this.v = null;
+  }
+}
+
+/** HF's container module for a block's layers: `block.N.layer` with children "0", "1" (, "2"). */
+class LayerList extends Module {
+  add(index: number, layer: Module): void {
+    this.registerModule(String(index), layer);
+  }
+}
+
+export class T5Block extends Module {
+  readonly selfAttention: T5LayerSelfAttention;
+  readonly crossAttention: T5LayerCrossAttention | null;
+  readonly ff: T5LayerFF;
+
+  constructor(config: T5Config, prefix: string, weight: WeightSource, index: number, isDecoder: boolean) {
+    super();
+    const layers = this.registerModule("layer", new LayerList());
+    this.selfAttention = new T5LayerSelfAttention(config, `${prefix}.layer.0`, weight, index === 0, isDecoder);
+    layers.add(0, this.selfAttention);
+    this.crossAttention = isDecoder ? new T5LayerCrossAttention(config, `${prefix}.layer.1`, weight) : null;
+    if (this.crossAttention) layers.add(1, this.crossAttention);
+    this.ff = new T5LayerFF(config, `${prefix}.layer.${isDecoder ? 2 : 1}`, weight);
+    layers.add(isDecoder ? 2 : 1, this.ff);
+  }
+
+  forward(h: Tensor, bias: Tensor, encoder?: { hidden: Tensor; bias: Tensor; keyValues?: [Tensor, Tensor] }, cache?: KeyValueCache): Tensor {
+    return tidy(() => {
+      let x = this.selfAttention.forward(h, bias, cache);
+      if (this.crossAttention && encoder) x = this.crossAttention.forward(x, encoder.hidden, encoder.bias, encoder.keyValues);
+      return this.ff.forward(x);
+    });
+  }
+}
+
+class BlockList extends Module {
+  readonly blocks: T5Block[] = [];
+  add(block: T5Block): void {
+    this.registerModule(String(this.blocks.length), block);
+    this.blocks.push(block);
+  }
+}
+
+export class T5Stack extends Module {
+  readonly embed_tokens: Embedding;
+  readonly block: BlockList;
+  readonly final_layer_norm: RMSNorm;
+  readonly dropout: Dropout;
+  /** Recompute each block in backward instead of keeping its activations. */
+  gradientCheckpointing = false;
+
+  constructor(
+    readonly config: T5Config,
+    prefix: "encoder" | "decoder",
+    weight: WeightSource,
+    shared: Tensor,
+    readonly isDecoder: boolean,
+  ) {
+    super();
+    this.embed_tokens = this.registerModule("embed_tokens", new Embedding(shared));
+    this.block = this.registerModule("block", new BlockList());
+    const n = isDecoder ? config.numDecoderLayers : config.numLayers;
+    for (let i = 0; i < n; i++) this.block.add(new T5Block(config, `${prefix}.block.${i}`, weight, i, isDecoder));
+    this.final_layer_norm = this.registerModule("final_layer_norm", new RMSNorm(weight(`${prefix}.final_layer_norm.weight`, [config.dModel]), config.layerNormEpsilon));
+    this.dropout = this.registerModule("dropout", new Dropout(config.dropoutRate));
+  }
+
+  /** Block 0's relative position bias (1, H, L, K). */
+  positionBias(queryLength: number, keyLength: number, backend: Backend, queryOffset = 0): Tensor {
+    return this.block.blocks[0]!.selfAttention.SelfAttention.positionBias(queryLength, keyLength, backend, queryOffset);
+  }
+
+  /**
+   * ids (B, L) → hidden (B, L, D). `selfMaskBias` is the additive mask for self-attention (B, 1, 1|L, L);
+   * the decoder also gets the encoder output and its mask bias.
+   */
+  forward(ids: Tensor, selfMaskBias: Tensor, encoder?: { hidden: Tensor; bias: Tensor }): Tensor {
+    return tidy(() => {
+      const L = ids.shape[1]!;
+      const bias = this.positionBias(L, L, ids.backend).add(selfMaskBias); // (B, H, L, L), shared by all blocks
+      let h = this.dropout.forward(this.embed_tokens.forward(ids));
+      for (const block of this.block.blocks) {
+        if (this.gradientCheckpointing && this.training) {
+          h = encoder
+            ? checkpoint((x, b, e, eb) => block.forward(x, b, { hidden: e, bias: eb }), [h, bias, encoder.hidden, encoder.bias])
+            : checkpoint((x, b) => block.forward(x, b), [h, bias]);
+        } else {
+          h = block.forward(h, bias, encoder);
+        }
+      }
+      return this.dropout.forward(this.final_layer_norm.forward(h));
+    });
+  }
+}
+
+export interface T5Inputs {
+  /** Source token ids (B, S). */
+  readonly inputIds: IntMatrix;
+  /** 1 for real tokens, 0 for padding (B, S); default all ones. */
+  readonly attentionMask?: IntMatrix;
+  /** Target ids (B, T), −100 where no loss is wanted. */
+  readonly labels?: IntMatrix;
+  /** Decoder input ids (B, T); default: labels shifted right. */
+  readonly decoderInputIds?: IntMatrix;
+  /** (B, T); default all ones (the causal mask applies either way). */
+  readonly decoderAttentionMask?: IntMatrix;
+}
+
+export interface T5Outputs {
+  /** Mean cross-entropy over non-ignored label positions (present when labels were given). */
+  readonly loss: Tensor | null;
+  /** (B, T, V) */
+  readonly logits: Tensor;
+}
+
+/** HF `_shift_right`: decoder_start_token_id, then labels without their last column; −100 → pad. */
+export function shiftRight(labels: HostMatrix, startId: number, padId: number): HostMatrix {
+  const { rows, cols } = labels;
+  const out = new Int32Array(rows * cols);
+  for (let r = 0; r < rows; r++) {
+    out[r * cols] = startId;
+    for (let c = 1; c < cols; c++) {
+      const v = labels.data[r * cols + c - 1]!;
+      out[r * cols + c] = v === -100 ? padId : v;
+    }
+  }
+  return { data: out, rows, cols };
+}
+
+export class T5ForConditionalGeneration extends Module {
+  readonly shared: Embedding;
+  readonly encoder: T5Stack;
+  readonly decoder: T5Stack;
+  readonly lm_head: Linear;
+
+  constructor(
+    readonly config: T5Config,
+    readonly backend: Backend,
+    weight: WeightSource,
+  ) {
+    super();
+    const shared = weight("shared.weight", [config.vocabSize, config.dModel]);
+    this.shared = this.registerModule("shared", new Embedding(shared));
+    this.encoder = this.registerModule("encoder", new T5Stack(config, "encoder", weight, shared, false));
+    this.decoder = this.registerModule("decoder", new T5Stack(config, "decoder", weight, shared, true));
+    const head = config.tieWordEmbeddings ? shared : weight("lm_head.weight", [config.vocabSize, config.dModel]);
+    this.lm_head = this.registerModule("lm_head", new Linear(head));
+  }
+
+  /** Greedy decoding (see generate.ts): generated ids per sequence, without the start token. */
+  generate(inputIds: IntMatrix, attentionMask?: IntMatrix, options?: GenerateOptions): Promise<number[][]> {
+    return generateGreedy(this, inputIds, attentionMask, options);
+  }
+
+  set gradientCheckpointing(flag: boolean) {
+    this.encoder.gradientCheckpointing = flag;
+    this.decoder.gradientCheckpointing = flag;
+  }
+
+  /** Encoder output (B, S, D) and the additive key mask (B, 1, 1, S) the decoder needs with it. */
+  encode(inputIds: IntMatrix, attentionMask?: IntMatrix): { hidden: Tensor; bias: Tensor } {
+    return tidy(() => {
+      const ids = toIdsTensor(inputIds, this.backend, "inputIds");
+      const [B, S] = ids.shape as [number, number];
+      const mask = attentionMask ? hostMatrix(attentionMask, "attentionMask") : onesMatrix(B, S);
+      if (!mask) throw InvalidArgumentError.of("T5.forward", "attentionMask", "pass the mask as host data (nested arrays or { data, shape })");
+      if (mask.rows !== B || mask.cols !== S) throw ShapeError.of("T5.forward", [[B, S], [mask.rows, mask.cols]], "attentionMask must match inputIds");
+      const bias = keyMaskBias(mask, this.backend);
+      return { hidden: this.encoder.forward(ids, bias), bias };
+    });
+  }
+
+  /** Decoder hidden (B, T, D) → logits (B, T, V). */
+  private head(hidden: Tensor): Tensor {
+    return tidy(() => this.lm_head.forward(this.config.tieWordEmbeddings ? hidden.mul(this.config.dModel ** -0.5) : hidden));
+  }
+
+  forward(inputs: T5Inputs): T5Outputs {
+    return tidy(() => {
+      const encoded = this.encode(inputs.inputIds, inputs.attentionMask);
+      let decoderIds: Tensor;
+      let T: number;
+      if (inputs.decoderInputIds) {
+        decoderIds = toIdsTensor(inputs.decoderInputIds, this.backend, "decoderInputIds");
+        T = decoderIds.shape[1]!;
+      } else {
+        const labels = inputs.labels ? hostMatrix(inputs.labels, "labels") : null;
+        if (!labels) {
+          throw InvalidArgumentError.of("T5.forward", "decoderInputIds", "give labels as host data (to shift right) or pass decoderInputIds");
+        }
+        const shifted = shiftRight(labels, this.config.decoderStartTokenId, this.config.padTokenId);
+        decoderIds = tensor(shifted.data, { backend: this.backend, shape: [shifted.rows, shifted.cols], dtype: "int32" });
+        T = shifted.cols;
+      }
+      const B = decoderIds.shape[0]!;
+      const decoderMask = inputs.decoderAttentionMask ? hostMatrix(inputs.decoderAttentionMask, "decoderAttentionMask") : onesMatrix(B, T);
+      if (!decoderMask) throw InvalidArgumentError.of("T5.forward", "decoderAttentionMask", "pass the mask as host data");
+      const hidden = this.decoder.forward(decoderIds, causalMaskBias(decoderMask, this.backend), encoded);
+      const logits = this.head(hidden);
+      let loss: Tensor | null = null;
+      if (inputs.labels) {
+        const labels = toIdsTensor(inputs.labels, this.backend, "labels");
+        if (labels.shape[0] !== B || labels.shape[1] !== T) throw ShapeError.of("T5.forward", [labels.shape, decoderIds.shape], "labels and decoder inputs differ in shape");
+        loss = crossEntropy(logits.reshape([B * T, this.config.vocabSize]), labels.reshape([B * T]));
+      }
+      return { loss, logits };
+    });
+  }
+}

@@ -1,0 +1,89 @@
+/**
+ * The layers T5 is made of. Weights use PyTorch/HF layouts so state dicts load unchanged:
+ * Linear.weight is (out, in) and y = x·Wᵀ (+ b); Embedding.weight is (num, dim).
+ * Shape legend: B batch, L length, D model width, F feed-forward width.
+ */
+import { ShapeError } from "../errors.ts";
+import { gather } from "../tensor/ops/gather.ts";
+import { tidy } from "../tensor/scope.ts";
+import type { Tensor } from "../tensor/tensor.ts";
+import { Module } from "./module.ts";
+
+export class Linear extends Module {
+  readonly inFeatures: number;
+  readonly outFeatures: number;
+
+  /** `weight` (out, in); `bias` (out) or none (T5 has no biases). */
+  constructor(weight: Tensor, bias?: Tensor) {
+    super();
+    if (weight.rank !== 2) throw ShapeError.of("Linear", [weight.shape], "weight must be (out, in)");
+    this.outFeatures = weight.shape[0]!;
+    this.inFeatures = weight.shape[1]!;
+    this.registerParameter("weight", weight);
+    if (bias) this.registerParameter("bias", bias);
+  }
+
+  get weight(): Tensor {
+    return this.parameter("weight");
+  }
+
+  /** (…, in) → (…, out). The transpose is a view: the matmul kernel reads W with swapped strides. */
+  forward(x: Tensor): Tensor {
+    if (x.shape[x.rank - 1] !== this.inFeatures) {
+      throw ShapeError.of("Linear", [x.shape, this.weight.shape], `input has ${x.shape[x.rank - 1]} features, the layer expects ${this.inFeatures}`);
+    }
+    return tidy(() => {
+      const y = x.matmul(this.weight.transpose());
+      return this.hasParameter("bias") ? y.add(this.parameter("bias")) : y;
+    });
+  }
+}
+
+export class Embedding extends Module {
+  constructor(weight: Tensor) {
+    super();
+    if (weight.rank !== 2) throw ShapeError.of("Embedding", [weight.shape], "weight must be (num, dim)");
+    this.registerParameter("weight", weight);
+  }
+
+  get weight(): Tensor {
+    return this.parameter("weight");
+  }
+
+  /** int32 ids (…) → (…, dim) */
+  forward(ids: Tensor): Tensor {
+    return gather(this.weight, ids);
+  }
+}
+
+/**
+ * T5's layer norm: RMS normalisation without mean subtraction and without bias
+ * (HF T5LayerNorm; Zhang & Sennrich 2019):  y = w ⊙ x / √(mean(x²) + ε)
+ */
+export class RMSNorm extends Module {
+  constructor(
+    weight: Tensor,
+    readonly eps: number,
+  ) {
+    super();
+    this.registerParameter("weight", weight);
+  }
+
+  forward(x: Tensor): Tensor {
+    return tidy(() => {
+      const inverseRms = x.square().mean(-1, { keepDims: true }).add(this.eps).rsqrt(); // (…, 1)
+      return x.mul(inverseRms).mul(this.parameter("weight"));
+    });
+  }
+}
+
+/** Inverted dropout in training mode, identity in eval mode. */
+export class Dropout extends Module {
+  constructor(readonly p: number) {
+    super();
+  }
+
+  forward(x: Tensor): Tensor {
+    return this.training && this.p > 0 ? x.dropout(this.p) : x;
+  }
+}

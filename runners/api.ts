@@ -1,0 +1,84 @@
+/**
+ * The host-level API: the core functions that touch files, with this host's file access (and cache
+ * directory) filled in. `webpeft/node` and the Deno entry re-export it; browsers pass their own
+ * FileAccess to the core functions.
+ */
+import type { Backend } from "../core/backend/backend.ts";
+import type { FileAccess } from "../core/io/files.ts";
+import type { HubOptions } from "../core/io/hub.ts";
+import { openSafetensors, writeSafetensors, type SafetensorsWriteDType } from "../core/io/safetensors.ts";
+import { type T5Tokenizer, loadTokenizer as loadTokenizerWith } from "../core/io/tokenizer.ts";
+import { loadT5 as loadT5With, saveT5 as saveT5With } from "../core/models/t5/load.ts";
+import type { T5ForConditionalGeneration } from "../core/models/t5/model.ts";
+import { defaultBackend, tensor } from "../core/tensor/create.ts";
+import { InvalidArgumentError } from "../core/errors.ts";
+import type { Tensor } from "../core/tensor/tensor.ts";
+import { hostFiles } from "./host-files.ts";
+
+export interface HostOptions {
+  /** Default: this host's file system. */
+  readonly fs?: FileAccess;
+}
+
+/** ~/.cache/webpeft/hub (or $WEBPEFT_CACHE, or $XDG_CACHE_HOME/webpeft/hub). */
+export function defaultCacheDir(): string {
+  const env = (globalThis as { process?: { env?: Record<string, string | undefined> } }).process?.env ?? {};
+  if (env.WEBPEFT_CACHE) return env.WEBPEFT_CACHE;
+  const base = env.XDG_CACHE_HOME ?? `${env.HOME ?? env.USERPROFILE ?? "."}/.cache`;
+  return `${base}/webpeft/hub`;
+}
+
+export interface LoadT5HostOptions extends HostOptions, HubOptions {
+  /** Default: the default backend (see setDefaultBackend). */
+  readonly backend?: Backend;
+  readonly requiresGrad?: boolean;
+}
+
+/** `loadT5("path/to/hf-dir" | "google-t5/t5-small", { backend })`. */
+export async function loadT5(pathOrHubId: string, options: LoadT5HostOptions = {}): Promise<T5ForConditionalGeneration> {
+  const fs = options.fs ?? (await hostFiles());
+  return loadT5With(pathOrHubId, { cacheDir: defaultCacheDir(), ...options, fs, backend: options.backend ?? defaultBackend() });
+}
+
+/** Writes `dir/config.json` + `dir/model.safetensors` in HF's layout. */
+export async function saveT5(model: T5ForConditionalGeneration, dir: string, options: HostOptions = {}): Promise<void> {
+  await saveT5With(model, dir, options.fs ?? (await hostFiles()));
+}
+
+/** A T5 tokenizer from a directory holding tokenizer.json (or the file itself). */
+export async function loadTokenizer(path: string, options: HostOptions = {}): Promise<T5Tokenizer> {
+  return loadTokenizerWith(options.fs ?? (await hostFiles()), path);
+}
+
+/** Writes tensors (read back from their device) to a safetensors file, atomically. */
+export async function saveSafetensors(
+  path: string,
+  tensors: Readonly<Record<string, Tensor>>,
+  options: HostOptions & { readonly dtype?: Exclude<SafetensorsWriteDType, "I32">; readonly metadata?: Readonly<Record<string, string>> } = {},
+): Promise<void> {
+  const out: Record<string, { dtype: SafetensorsWriteDType; shape: readonly number[]; data: Float32Array | Int32Array }> = {};
+  for (const [name, t] of Object.entries(tensors)) {
+    if (t.dtype === "float64") throw InvalidArgumentError.of("saveSafetensors", name, "float64 tensors are not written; convert to float32");
+    const data = await t.data();
+    out[name] = t.dtype === "int32" ? { dtype: "I32", shape: t.shape, data: data as Int32Array } : { dtype: options.dtype ?? "F32", shape: t.shape, data: data as Float32Array };
+  }
+  await writeSafetensors(options.fs ?? (await hostFiles()), path, out, options.metadata);
+}
+
+/** Every tensor of a safetensors file on `backend` (float types as float32, I32/I64 as int32). */
+export async function readSafetensors(path: string, options: HostOptions & { readonly backend?: Backend } = {}): Promise<Record<string, Tensor>> {
+  const reader = await openSafetensors(options.fs ?? (await hostFiles()), path);
+  const backend = options.backend ?? defaultBackend();
+  const out: Record<string, Tensor> = {};
+  try {
+    for (const name of reader.names()) {
+      const info = reader.info(name);
+      const isInt = info.dtype.startsWith("I") || info.dtype.startsWith("U");
+      const data = isInt ? await reader.readI32(name) : await reader.readF32(name);
+      out[name] = tensor(data, { backend, shape: info.shape });
+    }
+  } finally {
+    await reader.close();
+  }
+  return out;
+}

@@ -1,0 +1,10 @@
+/**
+ * webpeft on Deno: WebGPU is `navigator.gpu` (the core default), files go through the Deno namespace.
+ *
+ *   import { createWebGPUBackend, tensor } from "@webpeft/webpeft";
+ *   import { loadT5 } from "@webpeft/webpeft/deno";
+ */
+export { denoGPU } from "./webgpu.ts";
+export { denoFiles } from "./files.ts";
+export { createBackend, createHostWebGPUBackend, type BackendName } from "../host.ts";
+export * from "../api.ts";
