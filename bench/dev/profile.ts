@@ -1,58 +1,41 @@
 /**
- * Dev profiler: wraps a backend so every dispatch is submitted and awaited on its own, and accumulates
- * wall time per kernel key. Slows everything down (no batching), so use it for proportions only.
+ * Where a T5-small-shaped training step spends GPU time, per kernel launch key, measured with WebGPU
+ * timestamp queries (WebGPUBackend.startProfiling).
  *
- *   npx tsx bench/dev/profile.ts [t5-quick]
+ *   npx tsx bench/dev/profile.ts [--batch 2] [--source 32] [--target 4]
  */
-import type { Backend } from "../../core/backend/backend.ts";
-import type { GpuFeatures, Kernel } from "../../core/backend/kernel.ts";
-import type { WebGPUBackend } from "../../core/backend/webgpu/webgpu-backend.ts";
 import { createT5 } from "../../core/models/t5/load.ts";
 import { tidy } from "../../core/tensor/scope.ts";
 import { createHostWebGPUBackend } from "../../runners/host.ts";
 import { T5_SMALL_SHAPE } from "../t5.ts";
 
-export function profiled(inner: WebGPUBackend): { backend: Backend; report: () => string } {
-  const totals = new Map<string, { ms: number; count: number }>();
-  let pending: Promise<void> = Promise.resolve();
-  const backend: Backend = Object.create(inner);
-  backend.dispatch = <P>(kernel: Kernel<P>, params: P, buffers: readonly Parameters<Backend["dispatch"]>[2][number][]) => {
-    const key = kernel.gpu(params, (inner as { features: GpuFeatures }).features).key;
-    inner.dispatch(kernel, params, buffers);
-    inner.flush();
-    const start = performance.now();
-    // queue completion is observed in order: chain the measurements
-    pending = pending.then(async () => {
-      await inner.device.queue.onSubmittedWorkDone();
-      const t = totals.get(key) ?? { ms: 0, count: 0 };
-      t.ms += performance.now() - start;
-      t.count++;
-      totals.set(key, t);
-    });
-  };
-  return {
-    backend,
-    report: () =>
-      [...totals.entries()]
-        .sort((a, b) => b[1].ms - a[1].ms)
-        .slice(0, 25)
-        .map(([k, t]) => `${t.ms.toFixed(0).padStart(8)} ms ${String(t.count).padStart(6)}× ${k.slice(0, 110)}`)
-        .join("\n"),
-  };
-}
+const arg = (name: string, fallback: number) => {
+  const i = process.argv.indexOf(`--${name}`);
+  return i > 0 ? Number(process.argv[i + 1]) : fallback;
+};
+const B = arg("batch", 2), S = arg("source", 32), T = arg("target", 4);
 
-const gpu = await createHostWebGPUBackend();
-const { backend, report } = profiled(gpu);
+const backend = await createHostWebGPUBackend();
 const model = createT5(T5_SMALL_SHAPE, { backend, seed: 1 }).eval();
-const B = 2, S = 32, T = 4;
 const ids = Array.from({ length: B }, (_, b) => Array.from({ length: S }, (_, i) => 2 + ((b * 131 + i * 17) % 32000)));
 const labels = Array.from({ length: B }, (_, b) => Array.from({ length: T }, (_, i) => 2 + ((b * 7 + i * 11) % 32000)));
+const step = () =>
+  tidy(() => {
+    const { loss } = model.forward({ inputIds: ids, labels });
+    loss!.backward();
+    return loss!;
+  });
+(await step().item(), await backend.sync()); // warm-up: pipelines compiled, pool filled
+for (const [, p] of model.uniqueParameters()) (p.grad?.dispose(), (p.grad = null));
+
+backend.startProfiling();
 const start = performance.now();
-const loss = tidy(() => {
-  const { loss } = model.forward({ inputIds: ids, labels });
-  loss!.backward();
-  return loss!;
-});
-console.log("loss", await loss.item(), "ms", (performance.now() - start).toFixed(0));
-await new Promise((r) => setTimeout(r, 100));
-console.log(report());
+const loss = step();
+await loss.item();
+const wall = performance.now() - start;
+const times = await backend.stopProfiling();
+const gpuTotal = times.reduce((a, t) => a + t.milliseconds, 0);
+console.log(`batch ${B}×${S}→${T}: wall ${wall.toFixed(0)} ms (profiled), GPU kernels ${gpuTotal.toFixed(0)} ms in ${times.reduce((a, t) => a + t.count, 0)} launches`);
+for (const t of times.slice(0, 25)) {
+  console.log(`${t.milliseconds.toFixed(1).padStart(9)} ms ${(t.milliseconds / gpuTotal * 100).toFixed(1).padStart(5)}% ${String(t.count).padStart(5)}×  ${t.key.slice(0, 100)}`);
+}

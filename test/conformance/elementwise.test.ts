@@ -11,6 +11,17 @@ const EW_GRAD: Tolerance = { rtol: 1e-5, atol: 1e-6 };
 const positive = { kind: "uniform", low: 0.1, high: 10 } as const;
 
 const cases: OpCase[] = [
+  // inner axes that are multiples of 4 run four elements per invocation on WebGPU (vector and splat operands)
+  { name: "vec4: add row-broadcast [3,16]+[16]", inputs: [{ shape: [3, 16] }, { shape: [16] }], fn: (a, b) => a.add(b), forward: EW, gradient: EW_GRAD },
+  { name: "vec4: mul column-broadcast [3,8,12]*[3,8,1]", inputs: [{ shape: [3, 8, 12] }, { shape: [3, 8, 1] }], fn: (a, b) => a.mul(b), forward: EW, gradient: EW_GRAD },
+  { name: "vec4: gelu, exp, dropout [4,32]", inputs: [{ shape: [4, 32] }], fn: (a) => a.gelu().add(a.exp()).dropout(0.25, { seed: 3 }), forward: EW, gradient: EW },
+  {
+    name: "vec4: where with int32 mask [2,8] and scalar [1]",
+    inputs: [{ shape: [2, 8], domain: { kind: "int", low: 0, high: 2 } }, { shape: [2, 8] }, { shape: [1] }],
+    fn: (m, a, b) => where(m, a, b),
+    forward: { rtol: 0, atol: 0 },
+    gradient: EW_GRAD,
+  },
   { name: "add [17,37]+[17,37]", inputs: [{ shape: [17, 37] }, { shape: [17, 37] }], fn: (a, b) => a.add(b), forward: EW, gradient: EW_GRAD },
   { name: "add broadcast [3,1,37]+[17,1]", inputs: [{ shape: [3, 1, 37] }, { shape: [17, 1] }], fn: (a, b) => a.add(b), forward: EW, gradient: EW_GRAD },
   { name: "add 0-d + [3,17]", inputs: [{ shape: [] }, { shape: [3, 17] }], fn: (a, b) => a.add(b), forward: EW, gradient: EW_GRAD },

@@ -20,6 +20,7 @@ import type { Backend, BackendStats, BufferHandle } from "../backend.ts";
 import type { GpuFeatures, Kernel } from "../kernel.ts";
 import { BufferPool } from "./buffer-pool.ts";
 import { PipelineCache } from "./pipeline-cache.ts";
+import { KernelProfiler, type KernelTime } from "./profiler.ts";
 
 class GpuBuffer implements BufferHandle {
   constructor(
@@ -53,6 +54,10 @@ export interface WebGPUBackend extends Backend {
   readonly pipelineCount: number;
   /** Destroys pooled buffers that no tensor uses. */
   trimPool(): void;
+  /** Starts timing every kernel launch with GPU timestamps (needs the 'timestamp-query' feature). */
+  startProfiling(): void;
+  /** Stops timing and returns the time per launch key, largest first. */
+  stopProfiling(): Promise<KernelTime[]>;
 }
 
 /** Requests an adapter and a device with the limits large models need, or fails with a typed error. */
@@ -81,7 +86,11 @@ export async function createWebGPUBackend(options: WebGPUBackendOptions = {}): P
     if (useSubgroups) subgroupSize = sizes.subgroupMinSize!;
     const l = adapter.limits;
     device = await adapter.requestDevice({
-      requiredFeatures: useSubgroups ? ["subgroups" as GPUFeatureName] : [],
+      requiredFeatures: [
+        ...(useSubgroups ? ["subgroups" as GPUFeatureName] : []),
+        // for KernelProfiler only; costs nothing unless profiling is on
+        ...(adapter.features.has("timestamp-query") ? ["timestamp-query" as GPUFeatureName] : []),
+      ],
       requiredLimits: {
         maxBufferSize: l.maxBufferSize,
         maxStorageBufferBindingSize: l.maxStorageBufferBindingSize,
@@ -132,6 +141,7 @@ class WebGPUBackendImpl implements WebGPUBackend {
   private lost: DeviceLostError | null = null;
   private disposed = false;
   private readonly oomChecks: Promise<void>[] = [];
+  private profiler: KernelProfiler | null = null;
 
   constructor(
     readonly device: GPUDevice,
@@ -260,15 +270,40 @@ class WebGPUBackendImpl implements WebGPUBackend {
     entries.push({ binding: buffers.length, resource: { buffer: this.arena, offset: uniformOffset, size: uniformBytes } });
     const bindGroup = this.device.createBindGroup({ layout: pipeline.getBindGroupLayout(0), entries });
 
-    if (!this.pass) {
+    if (this.profiler) {
+      // one pass per dispatch, bracketed by timestamps
+      if (this.profiler.full) this.flush();
+      this.endPass();
+      this.encoder ??= this.device.createCommandEncoder();
+      this.pass = this.encoder.beginComputePass({ timestampWrites: this.profiler.next(launch.key) });
+    } else if (!this.pass) {
       this.encoder ??= this.device.createCommandEncoder();
       this.pass = this.encoder.beginComputePass();
     }
-    this.pass.setPipeline(pipeline);
-    this.pass.setBindGroup(0, bindGroup);
-    this.pass.dispatchWorkgroups(x, y, z);
+    this.pass!.setPipeline(pipeline);
+    this.pass!.setBindGroup(0, bindGroup);
+    this.pass!.dispatchWorkgroups(x, y, z);
+    if (this.profiler) this.endPass();
     this.pendingDispatches++;
     this.dispatches++;
+  }
+
+  startProfiling(): void {
+    if (!this.device.features.has("timestamp-query")) {
+      throw new WebGPUError({ kind: "profiling", message: "kernel profiling needs the WebGPU feature 'timestamp-query', which this adapter does not offer" });
+    }
+    this.flush();
+    this.profiler ??= new KernelProfiler(this.device);
+  }
+
+  async stopProfiling(): Promise<KernelTime[]> {
+    const profiler = this.profiler;
+    if (!profiler) return [];
+    this.flush();
+    this.profiler = null;
+    const report = await profiler.report();
+    profiler.destroy();
+    return report;
   }
 
   private endPass(): void {
@@ -284,7 +319,9 @@ class WebGPUBackendImpl implements WebGPUBackend {
     if (this.arenaUsed > 0) {
       this.device.queue.writeBuffer(this.arena, 0, this.arenaHost.buffer, 0, this.arenaUsed);
     }
+    const collectTimes = this.profiler?.resolveInto(this.encoder);
     this.device.queue.submit([this.encoder.finish()]);
+    collectTimes?.();
     this.encoder = null;
     this.arenaUsed = 0;
     this.pendingDispatches = 0;

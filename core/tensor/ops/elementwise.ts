@@ -187,35 +187,103 @@ export const elementwiseKernel: Kernel<EwParams> = {
   gpu(p) {
     const rule = ruleTable[p.op];
     const k = rule.arity;
-    const rank = p.shape.length;
     const names = [...OPERAND_NAMES.slice(0, k), "o"];
-    const dense = new Set(names.filter((_, j) => isContiguous(p.shape, p.operands[j]!.strides)));
     const types = p.dtypes.map((d) => (d === "int32" ? "i32" : "f32"));
+    const plan = vec4Plan(p.shape, p.operands);
+    const shape = plan ? plan.shape : p.shape;
+    const operands = plan ? plan.operands : p.operands;
+    const rank = shape.length;
+    const dense = new Set(names.filter((_, j) => isContiguous(shape, operands[j]!.strides)));
+    const modes = names.map((n, j) => (plan ? (plan.splat[j] ? "p" : "v") : "") + (dense.has(n) ? "d" : "s"));
     const layout = new ParamLayout([...stridedFields(rank, names), ["s", "f32"], ["seed", "u32"]]);
-    const key = `ew:${p.op}:r${rank}:${types.join(",")}:${names.map((n) => (dense.has(n) ? "d" : "s")).join("")}`;
-    const n = p.shape.reduce((x, y) => x * y, 1);
+    const key = `ew:${p.op}:r${rank}:${types.join(",")}:${modes.join("")}`;
+    const n = shape.reduce((x, y) => x * y, 1);
+    const elementType = (j: number) => (plan && !plan.splat[j] ? `vec4<${types[j]}>` : types[j]!);
+    const compute = plan ? vec4Body(p.op, rule, names, types, plan.splat) : scalarBody(p.op, rule, names);
     return {
       key,
       source: () => `
-${names.slice(0, k).map((name, j) => storage(j, name.toUpperCase(), types[j]!, "read")).join("\n")}
-${storage(k, "O", types[k]!, "read_write")}
+${names.slice(0, k).map((name, j) => storage(j, name.toUpperCase(), elementType(j), "read")).join("\n")}
+${storage(k, "O", elementType(k), "read_write")}
 ${uniformParams(k + 1, layout)}
 ${WGSL_HELPERS}
 @compute @workgroup_size(${WG})
 fn main(${entryBuiltins}) {
-  let i = ${linearWorkgroupIndex} * ${WG}u + lid;
-  if (i >= P.n) { return; }
-  ${wgslOffsets(rank, names, "i", dense)}
+  let v = ${linearWorkgroupIndex} * ${WG}u + lid;
+  if (v >= P.n) { return; }
+  ${wgslOffsets(rank, names, "v", dense)}
   let s = P.s;
   let seed = P.seed;
-  ${p.op === "copy" ? "O[o_o] = A[a_o];" : `${names.slice(0, k).map((name) => `let ${name} = f32(${name.toUpperCase()}[${name}_o]);`).join("\n  ")}
-  O[o_o] = ${rule.wgsl};`}
+  ${compute}
 }`,
-      uniforms: layout.pack({ ...stridedValues(p.shape, names, p.operands), s: p.s, seed: p.seed }),
+      uniforms: layout.pack({ ...stridedValues(shape, names, operands), s: p.s, seed: p.seed }),
       workgroups: spreadWorkgroups(Math.ceil(n / WG)),
     };
   },
 };
+
+/** WGSL for one element per invocation: v is the element index. */
+function scalarBody(op: ElementwiseOp, rule: EwRule, names: readonly string[]): string {
+  if (op === "copy") return "O[o_o] = A[a_o];";
+  const loads = names.slice(0, rule.arity).map((name) => `let ${name} = f32(${name.toUpperCase()}[${name}_o]);`);
+  return `let i = v;\n  ${loads.join("\n  ")}\n  O[o_o] = ${rule.wgsl};`;
+}
+
+/**
+ * WGSL for four consecutive elements per invocation (v indexes vec4s): vector operands are loaded as one
+ * vec4, splat operands (stride 0 along the inner axis) as one scalar; the rule's scalar expression runs per
+ * component. On lavapipe a vec4 load costs little more than a scalar one, so this is ~3-4× faster.
+ */
+function vec4Body(op: ElementwiseOp, rule: EwRule, names: readonly string[], types: readonly string[], splat: readonly boolean[]): string {
+  const k = rule.arity;
+  const lines = names.slice(0, k).map((name) => `let ${name}v = ${name.toUpperCase()}[${name}_o];`);
+  lines.push(`var r: vec4<${types[k]}>;`);
+  for (let c = 0; c < 4; c++) {
+    const component = (j: number) => `${names[j]}v${splat[j] ? "" : `[${c}]`}`;
+    if (op === "copy") {
+      lines.push(`r[${c}] = ${component(0)};`);
+      continue;
+    }
+    const loads = names.slice(0, k).map((name, j) => `let ${name} = f32(${component(j)});`).join(" ");
+    lines.push(`{ let i = v * 4u + ${c}u; ${loads} r[${c}] = ${rule.wgsl}; }`);
+  }
+  lines.push("O[o_o] = r;");
+  return lines.join("\n  ");
+}
+
+interface Vec4Plan {
+  /** Shape with the inner axis counted in vec4s. */
+  readonly shape: number[];
+  /** Vector operands in vec4 units; splat operands unchanged (element units, inner stride 0). */
+  readonly operands: Operand[];
+  readonly splat: boolean[];
+}
+
+/**
+ * Whether the launch can run four elements per invocation: the inner axis is a multiple of 4, the output
+ * and every input either walk it contiguously from a 4-aligned offset with 4-aligned outer strides
+ * (vector operands) or not at all (stride 0: splat operands, a scalar per 4 elements).
+ */
+function vec4Plan(shape: readonly number[], operands: readonly Operand[]): Vec4Plan | null {
+  const r = shape.length;
+  if (r === 0 || shape[r - 1]! % 4 !== 0) return null;
+  const splat: boolean[] = [];
+  const out: Operand[] = [];
+  for (const [j, op] of operands.entries()) {
+    const inner = op.strides[r - 1]!;
+    const isOutput = j === operands.length - 1;
+    if (inner === 0 && !isOutput) {
+      splat.push(true);
+      out.push(op);
+    } else if (inner === 1 && op.offset % 4 === 0 && op.strides.slice(0, -1).every((st) => st % 4 === 0)) {
+      splat.push(false);
+      out.push({ offset: op.offset / 4, strides: [...op.strides.slice(0, -1).map((st) => st / 4), 1] });
+    } else {
+      return null;
+    }
+  }
+  return { shape: [...shape.slice(0, -1), shape[r - 1]! / 4], operands: out, splat };
+}
 
 /**
  * Runs `op` over `inputs` (broadcast to `out.shape`) into `out`, which may be a strided view (concat and

@@ -25,19 +25,23 @@ export const fillKernel: Kernel<FillParams> = {
   },
   gpu(p) {
     const type = p.dtype === "int32" ? "i32" : "f32";
+    // aligned ranges are written four elements per invocation (vector stores are ~3x faster on lavapipe)
+    const vec = p.n % 4 === 0 && p.offset % 4 === 0;
+    const lanes = vec ? 4 : 1;
+    const value = type === "i32" ? "P.ivalue" : "P.value";
     return {
-      key: `fill:${type}`,
+      key: `fill:${type}${vec ? ":v4" : ""}`,
       source: () => `
-${storage(0, "OUT", type, "read_write")}
+${storage(0, "OUT", vec ? `vec4<${type}>` : type, "read_write")}
 ${uniformParams(1, layout)}
 @compute @workgroup_size(${WG})
 fn main(${entryBuiltins}) {
   let i = ${linearWorkgroupIndex} * ${WG}u + lid;
   if (i >= P.n) { return; }
-  OUT[P.offset + i] = ${type === "i32" ? "P.ivalue" : "P.value"};
+  OUT[P.offset + i] = ${vec ? `vec4<${type}>(${value})` : value};
 }`,
-      uniforms: layout.pack({ n: p.n, offset: p.offset, value: p.value, ivalue: p.dtype === "int32" ? p.value : 0 }),
-      workgroups: spreadWorkgroups(Math.ceil(p.n / WG)),
+      uniforms: layout.pack({ n: p.n / lanes, offset: p.offset / lanes, value: p.value, ivalue: p.dtype === "int32" ? p.value : 0 }),
+      workgroups: spreadWorkgroups(Math.ceil(p.n / lanes / WG)),
     };
   },
 };

@@ -67,6 +67,11 @@ export interface MatmulShaderSpec {
   /** Load B as aligned vec4 along its contiguous axis (N, or K when bTransposed). */
   vecB: boolean;
   /**
+   * Store C as aligned vec4 rows (N % 4 == 0, cOffset % 4 == 0): one vector store per accumulator instead
+   * of four scalar ones, which matters when K is small (weight gradients over a short batch).
+   */
+  vecC?: boolean;
+  /**
    * 0: no subgroup operations. Otherwise the device's exact subgroup size (8 on lavapipe/AVX2);
    * the shader then uses `enable subgroups;` so the device needs the 'subgroups' feature, and it
    * assumes subgroups are made of consecutive local_invocation_index values (true on llvmpipe).
@@ -104,6 +109,30 @@ export interface MatmulTuning {
 export const DEFAULT_TUNING_SUBGROUP: MatmulTuning = { R: 2, Q: 1, SGM: 8, SGN: 1, mMajorGrid: false };
 export const DEFAULT_TUNING_NO_SUBGROUP: MatmulTuning = { R: 8, Q: 2, SGM: 8, SGN: 8, mMajorGrid: false };
 
+/**
+ * Tuning for an M×N output: the tile shape (same 64-invocation workgroup, subgroups arranged SGM × SGN,
+ * R row groups per subgroup) that wastes the least padded work on small M or N — a (8, 512)·(512, 32128)ᵀ
+ * LM-head product would run 94% padding in the default 128-row tile. Ties keep the default (tuned on
+ * large squares): R = 2 keeps the A-broadcast reuse that makes the kernel fast.
+ */
+export function chooseMatmulTuning(M: number, N: number, subgroupSize: number): MatmulTuning {
+  if (subgroupSize <= 1) return DEFAULT_TUNING_NO_SUBGROUP;
+  const S = subgroupSize;
+  const candidates: MatmulTuning[] = [DEFAULT_TUNING_SUBGROUP];
+  for (const R of [2, 1]) {
+    for (const [SGM, SGN] of [[8, 1], [4, 2], [2, 4], [1, 8]] as const) {
+      candidates.push({ R, Q: 1, SGM, SGN, mMajorGrid: false });
+    }
+  }
+  const padded = (t: MatmulTuning) => {
+    const tileM = S * t.R * t.SGM;
+    const tileN = 4 * S * t.Q * t.SGN;
+    return Math.ceil(M / tileM) * tileM * Math.ceil(N / tileN) * tileN;
+  };
+  // the first candidate with the least padded work (stable: default first, then R = 2 before R = 1)
+  return candidates.reduce((best, t) => (padded(t) < padded(best) ? t : best));
+}
+
 /** Largest per-dimension dispatch size WebGPU allows. */
 const MAX_DISPATCH = 65535;
 
@@ -117,11 +146,11 @@ const PARAMS_WGSL = `struct Params {
   bBatchStride0: u32, bBatchStride1: u32, bBatchStride2: u32, bBatchStride3: u32,
 }`;
 
-function bindings(vecA: boolean, vecB: boolean): string {
+function bindings(vecA: boolean, vecB: boolean, vecC = false): string {
   return `${PARAMS_WGSL}
 @group(0) @binding(0) var<storage, read> A: array<${vecA ? 'vec4<f32>' : 'f32'}>;
 @group(0) @binding(1) var<storage, read> B: array<${vecB ? 'vec4<f32>' : 'f32'}>;
-@group(0) @binding(2) var<storage, read_write> C: array<f32>;
+@group(0) @binding(2) var<storage, read_write> C: array<${vecC ? 'vec4<f32>' : 'f32'}>;
 @group(0) @binding(3) var<uniform> P: Params;
 `;
 }
@@ -185,7 +214,7 @@ export function tiledMatmulShader(spec: MatmulShaderSpec, tuning?: MatmulTuning)
   const L: string[] = [];
   const emit = (s: string) => L.push(s);
   if (useSg) emit('enable subgroups;');
-  emit(bindings(vecA, vecB));
+  emit(bindings(vecA, vecB, spec.vecC));
   // Scalar element loads usable whatever the declared element type (for the K tail).
   emit(`fn ldA(i: u32) -> f32 { return ${vecA ? 'A[i / 4u][i % 4u]' : 'A[i]'}; }`);
   emit(`fn ldB(i: u32) -> f32 { return ${vecB ? 'B[i / 4u][i % 4u]' : 'B[i]'}; }`);
@@ -301,7 +330,8 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     emit(`    if (m0 + ${i}u < M) {`);
     emit(`      let crow = cB + (m0 + ${i}u) * N;`);
     for (let q = 0; q < Q; q++)
-      for (let e = 0; e < 4; e++) emit(`      if (nq${q} + ${e}u < N) { C[crow + nq${q} + ${e}u] = c${i}_${q}[${e}]; }`);
+      if (spec.vecC) emit(`      if (nq${q} < N) { C[(crow + nq${q}) / 4u] = c${i}_${q}; }`);
+      else for (let e = 0; e < 4; e++) emit(`      if (nq${q} + ${e}u < N) { C[crow + nq${q} + ${e}u] = c${i}_${q}[${e}]; }`);
     emit(`    }`);
   }
   emit(`  }\n}\n`);
@@ -318,6 +348,8 @@ export interface MatmulCallParams {
   aStrideK: number;
   bStrideK: number;
   bStrideN: number;
+  /** C's element offset (C is contiguous); default 0. */
+  cOffset?: number;
   /** Per-dimension batch strides (elements, 0 = broadcast); any length up to 4. */
   aBatchStrides?: readonly number[];
   bBatchStrides?: readonly number[];
@@ -345,7 +377,8 @@ export function chooseMatmulSpec(p: MatmulCallParams): MatmulShaderSpec {
   // Only the subgroup size validated on lavapipe (8) is used; other sizes fall back to the
   // subgroup-free kernel (tiledMatmulShader itself accepts 4..32 for experiments).
   const sg = p.subgroupSize ?? 0;
-  return { aTransposed: aT, bTransposed: bT, vecA, vecB, subgroupSize: sg === 8 ? 8 : 0 };
+  const vecC = al(p.N) && al(p.cOffset ?? 0);
+  return { aTransposed: aT, bTransposed: bT, vecA, vecB, vecC, subgroupSize: sg === 8 ? 8 : 0 };
 }
 
 /** Workgroup counts for a dispatch of `shader` over an M x N output with `batch` matrices. */

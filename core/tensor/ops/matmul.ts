@@ -18,7 +18,7 @@ import { isFloat } from "../dtype.ts";
 import { broadcastShapes, broadcastStrides, contiguousStrides, sizeOf } from "../shape.ts";
 import { Tensor } from "../tensor.ts";
 import { fillKernel } from "./fill.ts";
-import { chooseMatmulSpec, matmulWorkgroups, naiveMatmulShader, tiledMatmulShader } from "./matmul-wgsl.ts";
+import { chooseMatmulSpec, chooseMatmulTuning, matmulWorkgroups, naiveMatmulShader, tiledMatmulShader } from "./matmul-wgsl.ts";
 import { sumToShape } from "./reduce.ts";
 import { collapse } from "./strided.ts";
 import { squeeze, transpose, unsqueeze } from "./views.ts";
@@ -92,13 +92,14 @@ export const matmulKernel: Kernel<MatmulParams> = {
   },
   gpu(p, device) {
     const spec = chooseMatmulSpec({ ...p, subgroupSize: device.subgroupSize });
-    const shader = p.variant === "naive" ? naiveMatmulShader(spec) : tiledMatmulShader(spec);
+    const tuning = chooseMatmulTuning(p.M, p.N, spec.subgroupSize);
+    const shader = p.variant === "naive" ? naiveMatmulShader(spec) : tiledMatmulShader(spec, tuning);
     const batchCount = sizeOf(p.batchShape);
     const batchShape = padBatch(p.batchShape, 1);
     const aB = padBatch(p.aBatchStrides, 0);
     const bB = padBatch(p.bBatchStrides, 0);
     return {
-      key: `matmul:${p.variant ?? "tiled"}:${JSON.stringify(spec)}`,
+      key: `matmul:${p.variant ?? "tiled"}:${JSON.stringify(spec)}${p.variant === "naive" ? "" : `:${tuning.R}x${tuning.SGM}x${tuning.SGN}`}`,
       source: () => shader.code,
       uniforms: layout.pack({
         M: p.M, N: p.N, K: p.K, batchCount,
@@ -181,15 +182,53 @@ export function matmul(a: Tensor, b: Tensor): Tensor {
     for (const t of [a2, b2, c2]) if (t !== a && t !== b && t !== out) t.dispose();
     return out;
   }
+  if (b.rank === 2 && a.rank > 2 && foldsIntoRows(a)) {
+    // (…, M, K)·(K, N): one (…·M, K)·(K, N) product instead of a batch of small ones. Fewer, larger
+    // launches, full tiles, and a weight gradient that is one matmul with K = …·M instead of a batch of
+    // products summed afterwards.
+    const rows = a.reshape([-1, a.shape[a.rank - 1]!]);
+    const flat = matmul(rows, b);
+    const out = flat.reshape([...a.shape.slice(0, -1), b.shape[1]!]);
+    rows.dispose();
+    flat.dispose();
+    return out;
+  }
   const out = matmulRaw(a, b);
   return record(
     "matmul",
     out,
     [a, b],
     (g, [sa, sb]) => [
-      a.requiresGrad ? sumToShape(matmulRaw(g, transpose(sb!)), a.shape) : null,
-      b.requiresGrad ? sumToShape(matmulRaw(transpose(sa!), g), b.shape) : null,
+      a.requiresGrad ? sumToShape(productInLayoutOf(sa!, g, transpose(sb!)), a.shape) : null,
+      b.requiresGrad ? sumToShape(productInLayoutOf(sb!, transpose(sa!), g), b.shape) : null,
     ],
     [a, b],
   );
+}
+
+/** The leading axes and the row axis of `a` merge into one axis without a copy. */
+function foldsIntoRows(a: Tensor): boolean {
+  for (let d = 0; d < a.rank - 2; d++) {
+    if (a.shape[d] !== 1 && a.strides[d] !== a.strides[d + 1]! * a.shape[d + 1]!) return false;
+  }
+  return true;
+}
+
+/** The last two axes are stored swapped (a transposed view of a row-major matrix). */
+function storedTransposed(t: Tensor): boolean {
+  const r = t.rank;
+  return t.strides[r - 2] === 1 && t.strides[r - 1] !== 1 && t.shape[r - 1] !== 1;
+}
+
+/**
+ * x·y, produced in the memory layout of `like` (the operand whose gradient this is): when `like` is a
+ * transposed view — a weight W used as Wᵀ — compute (x·y)ᵀ = yᵀ·xᵀ row-major and return its transpose, so
+ * the gradient reaches W's storage layout without a copy.
+ */
+function productInLayoutOf(like: Tensor, x: Tensor, y: Tensor): Tensor {
+  if (!storedTransposed(like)) return matmulRaw(x, y);
+  const t = matmulRaw(transpose(y), transpose(x));
+  const out = transpose(t);
+  t.dispose();
+  return out;
 }
