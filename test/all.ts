@@ -26,8 +26,9 @@ import * as glueReal from "./datasets/glue-real.test.ts";
 import * as glueReaders from "./datasets/glue-readers.test.ts";
 import * as glueMetrics from "./datasets/glue-metrics.test.ts";
 import * as glueBatching from "./datasets/glue-batching.test.ts";
+import * as glueT5 from "./datasets/glue-t5.test.ts";
 
-const suites = { corePurity, autograd, errors, webgpuBackend, readme, random, elementwise, reduce, matmul, nnOps, ioSafetensors, ioConfig, ioTokenizer, ioHub, t5, glueReal, glueReaders, glueMetrics, glueBatching };
+const suites = { corePurity, autograd, errors, webgpuBackend, readme, random, elementwise, reduce, matmul, nnOps, ioSafetensors, ioConfig, ioTokenizer, ioHub, t5, glueReal, glueReaders, glueMetrics, glueBatching, glueT5 };
 const filter = env("WEBPEFT_TEST_FILTER")?.split(",").map((w) => w.trim().toLowerCase());
 
 let backends: Awaited<ReturnType<typeof backendsUnderTest>> = [];

@@ -10,7 +10,8 @@ import * as assert from "uvu/assert";
 import type { Backend } from "../../core/backend/backend.ts";
 import { parseT5Config } from "../../core/io/t5-config.ts";
 import { generateGreedy } from "../../core/models/t5/generate.ts";
-import { createT5, loadT5 } from "../../core/models/t5/load.ts";
+import { CheckpointError, openCheckpoint, writeSafetensors } from "../../core/io/safetensors.ts";
+import { createT5, loadT5, saveT5 } from "../../core/models/t5/load.ts";
 import { relativePositionBucket } from "../../core/models/t5/position-bias.ts";
 import { manualSeed } from "../../core/tensor/random.ts";
 import { tidy } from "../../core/tensor/scope.ts";
@@ -72,6 +73,17 @@ async function checkGolden(backend: Backend, modelDir: string, golden: Golden, g
   }
 }
 
+async function assertRejects(promise: Promise<unknown>, type: abstract new (...args: never[]) => Error, message: RegExp): Promise<void> {
+  try {
+    await promise;
+  } catch (e) {
+    assert.instance(e, type);
+    assert.match((e as Error).message, message);
+    return;
+  }
+  assert.unreachable(`expected ${type.name}`);
+}
+
 export function register(backends: readonly NamedBackend[]): void {
   const s = suite("t5");
 
@@ -95,6 +107,54 @@ export function register(backends: readonly NamedBackend[]): void {
       const golden = await readJson<Golden>(new URL("tiny-random-t5.golden.json", goldenDir));
       const fs = await hostFiles();
       await checkGolden(backend, fs.join(sharedDataDir(), "tiny-random-t5"), golden);
+    });
+
+    s(`save/load round trip, tied names stored under any alias, missing and misshapen tensors on ${name}`, async () => {
+      const fs = await hostFiles();
+      const { mkdtemp, rm } = await import("node:fs/promises");
+      const { tmpdir } = await import("node:os");
+      const tmp = await mkdtemp(fs.join(tmpdir(), "webpeft-t5-"));
+      try {
+        const source = path(new URL("tiny-v1_0-relu-tied/", goldenDir)).replace(/\/$/, "");
+        const golden = await readJson<Golden>(new URL("tiny-v1_0-relu-tied/golden.json", goldenDir));
+        const model = await loadT5(source, { backend, fs });
+        await saveT5(model, fs.join(tmp, "saved"), fs);
+        const lossOf = async (dir: string) => {
+          const m = (await loadT5(dir, { backend, fs })).eval();
+          const loss = tidy(() => m.forward({ inputIds: golden.inputIds, attentionMask: golden.attentionMask, labels: golden.labels }).loss!);
+          const v = await loss.item();
+          loss.dispose();
+          m.dispose();
+          return v;
+        };
+        const reference = await lossOf(source);
+        assert.is(await lossOf(fs.join(tmp, "saved")), reference, "bit-identical after save/load");
+        // the shared embedding stored only as decoder.embed_tokens.weight (plus a redundant lm_head.weight)
+        const reader = await openCheckpoint(fs, fs.join(tmp, "saved"));
+        const renamed: Record<string, { dtype: "F32"; shape: readonly number[]; data: Float32Array }> = {};
+        for (const n of reader.names()) {
+          const target = n === "shared.weight" ? "decoder.embed_tokens.weight" : n;
+          renamed[target] = { dtype: "F32", shape: reader.info(n).shape, data: await reader.readF32(n) };
+        }
+        renamed["lm_head.weight"] = renamed["decoder.embed_tokens.weight"]!;
+        const aliasDir = fs.join(tmp, "alias");
+        await fs.mkdirp(aliasDir);
+        await writeSafetensors(fs, fs.join(aliasDir, "model.safetensors"), renamed);
+        await fs.writeAtomic(fs.join(aliasDir, "config.json"), [new TextEncoder().encode(await fs.readText(fs.join(source, "config.json")))]);
+        assert.is(await lossOf(aliasDir), reference, "tied weight found under its alias");
+        // a missing tensor and a misshapen one are typed errors naming the tensor
+        const broken = { ...renamed };
+        delete broken["encoder.block.1.layer.1.DenseReluDense.wo.weight"];
+        await writeSafetensors(fs, fs.join(aliasDir, "model.safetensors"), broken);
+        await assertRejects(loadT5(aliasDir, { backend, fs }), CheckpointError, /encoder\.block\.1\.layer\.1\.DenseReluDense\.wo\.weight/);
+        const wrong = { ...renamed, "encoder.final_layer_norm.weight": { dtype: "F32" as const, shape: [3], data: new Float32Array(3) } };
+        await writeSafetensors(fs, fs.join(aliasDir, "model.safetensors"), wrong);
+        await assertRejects(loadT5(aliasDir, { backend, fs }), CheckpointError, /encoder\.final_layer_norm\.weight.*\[3\].*\[16\]/);
+        await reader.close();
+        model.dispose();
+      } finally {
+        await rm(tmp, { recursive: true });
+      }
     });
 
     s(`gradient checkpointing gives the same gradients, dropout included, on ${name}`, async () => {
