@@ -6,6 +6,7 @@
 import { ShapeError } from "../errors.ts";
 import { gather } from "../tensor/ops/gather.ts";
 import { tidy } from "../tensor/scope.ts";
+import { runHooked } from "../hooks/hooks.ts";
 import type { Tensor } from "../tensor/tensor.ts";
 import { Module } from "./module.ts";
 
@@ -27,11 +28,16 @@ export class Linear extends Module {
     return this.parameter("weight");
   }
 
-  /** (…, in) → (…, out). The transpose is a view: the matmul kernel reads W with swapped strides. */
+  /** (…, in) → (…, out), with plugin hooks (LoRA, KronA…) applied. */
   forward(x: Tensor): Tensor {
     if (x.shape[x.rank - 1] !== this.inFeatures) {
       throw ShapeError.of("Linear", [x.shape, this.weight.shape], `input has ${x.shape[x.rank - 1]} features, the layer expects ${this.inFeatures}`);
     }
+    return tidy(() => runHooked(this, x, (v) => this.baseForward(v)));
+  }
+
+  /** x·Wᵀ (+ b) without hooks. The transpose is a view: the matmul kernel reads W with swapped strides. */
+  baseForward(x: Tensor): Tensor {
     return tidy(() => {
       const y = x.matmul(this.weight.transpose());
       return this.hasParameter("bias") ? y.add(this.parameter("bias")) : y;

@@ -8,9 +8,12 @@
  * same tensor registered under several paths is listed once by `uniqueParameters()`.
  */
 import { InvalidArgumentError } from "../errors.ts";
+import type { HookEntry, Hookable } from "../hooks/hooks.ts";
 import type { Tensor } from "../tensor/tensor.ts";
 
-export abstract class Module {
+export abstract class Module implements Hookable {
+  /** Plugin hooks on this module's computation (core/hooks); empty for a plain model. */
+  readonly hooks: HookEntry[] = [];
   private readonly parameterSlots = new Map<string, Tensor>();
   private readonly childModules = new Map<string, Module>();
   /** Dropout and other train-only behaviour; see train()/eval(). */

@@ -9,6 +9,7 @@
 import type { Backend } from "../../backend/backend.ts";
 import type { T5Config } from "../../io/t5-config.ts";
 import { full, randn } from "../../tensor/create.ts";
+import type { FloatDType } from "../../tensor/dtype.ts";
 import type { WeightSource } from "./model.ts";
 
 function nameSeed(seed: number, name: string): number {
@@ -32,11 +33,12 @@ export function initStd(config: T5Config, name: string): number | null {
   throw new Error(`initStd: no rule for parameter ${name}`);
 }
 
-export function randomT5Weights(config: T5Config, options: { readonly backend: Backend; readonly seed?: number }): WeightSource {
+export function randomT5Weights(config: T5Config, options: { readonly backend: Backend; readonly seed?: number; readonly dtype?: FloatDType }): WeightSource {
   const seed = options.seed ?? 0;
   return (name, shape) => {
     const std = initStd(config, name);
-    const t = std === null ? full(shape, config.initializerFactor, { backend: options.backend }) : randn(shape, { backend: options.backend, seed: nameSeed(seed, name), std });
+    const dtype = options.dtype ?? "float32";
+    const t = std === null ? full(shape, config.initializerFactor, { backend: options.backend, dtype }) : randn(shape, { backend: options.backend, seed: nameSeed(seed, name), std, dtype });
     t.requiresGrad = true;
     return t;
   };

@@ -11,6 +11,7 @@ import type { FileAccess } from "../../io/files.ts";
 import { type HubOptions, resolveModelDir } from "../../io/hub.ts";
 import { CheckpointError, openCheckpoint, writeSafetensors } from "../../io/safetensors.ts";
 import { type T5Config, readT5Config, t5ConfigToJson } from "../../io/t5-config.ts";
+import type { FloatDType } from "../../tensor/dtype.ts";
 import { Tensor } from "../../tensor/tensor.ts";
 import { randomT5Weights } from "./init.ts";
 import { T5ForConditionalGeneration } from "./model.ts";
@@ -28,6 +29,8 @@ export interface LoadT5Options extends Omit<HubOptions, "onProgress"> {
   readonly onProgress?: HubOptions["onProgress"];
   /** Trainable parameters (requiresGrad) after loading; default true. */
   readonly requiresGrad?: boolean;
+  /** float32 (default), or float64 on the CPU reference backend (finite-difference checks). */
+  readonly dtype?: FloatDType;
 }
 
 /** Loads `T5ForConditionalGeneration` from a local HF model directory or a hub id (downloaded and cached). */
@@ -38,7 +41,7 @@ export async function loadT5(pathOrHubId: string, options: LoadT5Options): Promi
   const checkpoint = await openCheckpoint(fs, dir);
   // Build the tree with uninitialised parameters, then stream each tensor from disk into its buffer:
   // one tensor is on the host at a time.
-  const model = new T5ForConditionalGeneration(config, backend, (_name, shape) => Tensor.empty(backend, shape, "float32"));
+  const model = new T5ForConditionalGeneration(config, backend, (_name, shape) => Tensor.empty(backend, shape, options.dtype ?? "float32"));
   try {
     for (const [name, param] of model.uniqueParameters()) {
       const source = candidateNames(name).find((n) => checkpoint.has(n));
@@ -62,7 +65,7 @@ export async function loadT5(pathOrHubId: string, options: LoadT5Options): Promi
 }
 
 /** A T5 with HF's random initialisation (seeded). */
-export function createT5(config: T5Config, options: { readonly backend: Backend; readonly seed?: number }): T5ForConditionalGeneration {
+export function createT5(config: T5Config, options: { readonly backend: Backend; readonly seed?: number; readonly dtype?: FloatDType }): T5ForConditionalGeneration {
   return new T5ForConditionalGeneration(config, options.backend, randomT5Weights(config, options));
 }
 

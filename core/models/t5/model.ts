@@ -27,8 +27,10 @@ import { crossEntropy } from "../../tensor/ops/cross-entropy.ts";
 import { concat } from "../../tensor/ops/views.ts";
 import { keep, tidy } from "../../tensor/scope.ts";
 import type { Tensor } from "../../tensor/tensor.ts";
+import { type FloatDType, isFloat } from "../../tensor/dtype.ts";
 import { type GenerateOptions, generateGreedy } from "./generate.ts";
 import { relativePositionBuckets } from "./position-bias.ts";
+import { runHooked } from "../../hooks/hooks.ts";
 
 /** float32's lowest finite value: HF's additive mask value (torch.finfo(torch.float32).min). */
 export const MASK_VALUE = -3.4028234663852886e38;
@@ -75,22 +77,22 @@ function toIdsTensor(m: IntMatrix, backend: Backend, what: string): Tensor {
 }
 
 /** Additive (B, 1, 1, K) mask from a 0/1 attention mask: 0 where 1, MASK_VALUE where 0. */
-function keyMaskBias(mask: HostMatrix, backend: Backend): Tensor {
-  const bias = new Float32Array(mask.data.length);
+function keyMaskBias(mask: HostMatrix, backend: Backend, dtype: FloatDType): Tensor {
+  const bias = new Float64Array(mask.data.length);
   mask.data.forEach((v, i) => (bias[i] = v ? 0 : MASK_VALUE));
-  return tensor(bias, { backend, shape: [mask.rows, 1, 1, mask.cols] });
+  return tensor(bias, { backend, shape: [mask.rows, 1, 1, mask.cols], dtype });
 }
 
 /** Additive (B, 1, T, T) causal mask combined with the decoder's own attention mask. */
-function causalMaskBias(mask: HostMatrix, backend: Backend): Tensor {
+function causalMaskBias(mask: HostMatrix, backend: Backend, dtype: FloatDType): Tensor {
   const { rows: B, cols: T } = mask;
-  const bias = new Float32Array(B * T * T);
+  const bias = new Float64Array(B * T * T);
   for (let b = 0; b < B; b++) {
     for (let q = 0; q < T; q++) {
       for (let k = 0; k < T; k++) bias[(b * T + q) * T + k] = k <= q && mask.data[b * T + k] ? 0 : MASK_VALUE;
     }
   }
-  return tensor(bias, { backend, shape: [B, 1, T, T] });
+  return tensor(bias, { backend, shape: [B, 1, T, T], dtype });
 }
 
 function onesMatrix(rows: number, cols: number): HostMatrix {
@@ -196,7 +198,9 @@ export class T5LayerSelfAttention extends Module {
         }
         cache.replace(k, v);
       }
-      return h.add(this.dropout.forward(a.attend(a.splitHeads(a.q.forward(normed)), k, v, bias)));
+      // hooks on the attention block see its input (the normed hidden state) and its output
+      const attended = runHooked(a, normed, (x) => a.attend(a.splitHeads(a.q.forward(x)), k, v, bias));
+      return h.add(this.dropout.forward(attended));
     });
   }
 }
@@ -225,7 +229,8 @@ export class T5LayerCrossAttention extends Module {
       const a = this.EncDecAttention;
       const normed = this.layer_norm.forward(h);
       const [k, v] = cached ?? this.encoderKeyValues(encoderHidden);
-      return h.add(this.dropout.forward(a.attend(a.splitHeads(a.q.forward(normed)), k, v, encoderBias)));
+      const attended = runHooked(a, normed, (x) => a.attend(a.splitHeads(a.q.forward(x)), k, v, encoderBias));
+      return h.add(this.dropout.forward(attended));
     });
   }
 }
@@ -271,12 +276,14 @@ export class T5DenseActDense extends Module {
     return this.config.denseActFn satisfies never;
   }
 
-  /** (B, L, D) → (B, L, D) */
+  /** (B, L, D) → (B, L, D), with plugin hooks on the block (KronA^B, adapters) applied. */
   forward(x: Tensor): Tensor {
-    return tidy(() => {
-      const hidden = this.wi ? this.act(this.wi.forward(x)) : this.act(this.wi_0!.forward(x)).mul(this.wi_1!.forward(x)); // (B, L, F)
-      return this.wo.forward(this.dropout.forward(hidden));
-    });
+    return tidy(() =>
+      runHooked(this, x, (v) => {
+        const hidden = this.wi ? this.act(this.wi.forward(v)) : this.act(this.wi_0!.forward(v)).mul(this.wi_1!.forward(v)); // (B, L, F)
+        return this.wo.forward(this.dropout.forward(hidden));
+      }),
+    );
   }
 }
 
@@ -448,6 +455,8 @@ export class T5ForConditionalGeneration extends Module {
   readonly encoder: T5Stack;
   readonly decoder: T5Stack;
   readonly lm_head: Linear;
+  /** Element type of the weights and activations: float32, or float64 on the CPU reference backend. */
+  readonly dtype: FloatDType;
 
   constructor(
     readonly config: T5Config,
@@ -456,6 +465,8 @@ export class T5ForConditionalGeneration extends Module {
   ) {
     super();
     const shared = weight("shared.weight", [config.vocabSize, config.dModel]);
+    if (!isFloat(shared.dtype)) throw InvalidArgumentError.of("T5", "weights", `shared.weight has dtype ${shared.dtype}`);
+    this.dtype = shared.dtype;
     this.shared = this.registerModule("shared", new Embedding(shared));
     this.encoder = this.registerModule("encoder", new T5Stack(config, "encoder", weight, shared, false));
     this.decoder = this.registerModule("decoder", new T5Stack(config, "decoder", weight, shared, true));
@@ -481,7 +492,7 @@ export class T5ForConditionalGeneration extends Module {
       const mask = attentionMask ? hostMatrix(attentionMask, "attentionMask") : onesMatrix(B, S);
       if (!mask) throw InvalidArgumentError.of("T5.forward", "attentionMask", "pass the mask as host data (nested arrays or { data, shape })");
       if (mask.rows !== B || mask.cols !== S) throw ShapeError.of("T5.forward", [[B, S], [mask.rows, mask.cols]], "attentionMask must match inputIds");
-      const bias = keyMaskBias(mask, this.backend);
+      const bias = keyMaskBias(mask, this.backend, this.dtype);
       return { hidden: this.encoder.forward(ids, bias), bias };
     });
   }
@@ -511,7 +522,7 @@ export class T5ForConditionalGeneration extends Module {
       const B = decoderIds.shape[0]!;
       const decoderMask = inputs.decoderAttentionMask ? hostMatrix(inputs.decoderAttentionMask, "decoderAttentionMask") : onesMatrix(B, T);
       if (!decoderMask) throw InvalidArgumentError.of("T5.forward", "decoderAttentionMask", "pass the mask as host data");
-      const hidden = this.decoder.forward(decoderIds, causalMaskBias(decoderMask, this.backend), encoded);
+      const hidden = this.decoder.forward(decoderIds, causalMaskBias(decoderMask, this.backend, this.dtype), encoded);
       const logits = this.head(hidden);
       let loss: Tensor | null = null;
       if (inputs.labels) {
