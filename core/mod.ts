@@ -74,7 +74,8 @@ export {
   type T5Outputs,
 } from "./models/t5/model.ts";
 export { type GenerateOptions, generateGreedy } from "./models/t5/generate.ts";
-export { createT5, loadT5, saveT5, type LoadT5Options } from "./models/t5/load.ts";
+export { createT5, loadT5, saveT5, t5Skeleton, type LoadT5Options } from "./models/t5/load.ts";
+export { createMetaBackend } from "./backend/meta-backend.ts";
 export { relativePositionBucket } from "./models/t5/position-bias.ts";
 
 // checkpoint I/O (files come through a FileAccess; webpeft/node and the Deno entry provide the host's)
@@ -84,3 +85,24 @@ export { CheckpointError, SafetensorsError, openCheckpoint, openSafetensors, wri
 export { ConfigError, parseT5Config, readT5Config, t5ConfigToJson, type T5Config } from "./io/t5-config.ts";
 export { TokenizerError, loadTokenizer, type BatchEncoding, type T5Tokenizer } from "./io/tokenizer.ts";
 export { DownloadError, resolveModelDir, type HubOptions } from "./io/hub.ts";
+
+// PEFT: layer hooks, plugins, adapters (built-in plugins: webpeft/plugins)
+export { runHooked, type HookEntry, type HookKind } from "./hooks/hooks.ts";
+export {
+  formatForPeftType,
+  getPlugin,
+  parsePluginConfig,
+  registerPlugin,
+  registeredPlugins,
+  targetFields,
+  type AdapterFormat,
+  type InjectContext,
+  type PeftPlugin,
+  type Target,
+  type TargetKind,
+  type TargetSpec,
+} from "./hooks/plugin.ts";
+export { PeftModel, matchTargets, type AdapterState, type AddAdapterOptions } from "./hooks/peft-model.ts";
+export { AdapterError, PluginConfigError } from "./hooks/errors.ts";
+export { ADAPTER_CONFIG, ADAPTER_WEIGHTS, loadAdapter, saveAdapter, type LoadAdapterOptions, type SaveAdapterOptions } from "./hooks/adapter-files.ts";
+export { AdamW, type AdamWOptions } from "./optim/adamw.ts";

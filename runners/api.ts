@@ -14,6 +14,8 @@ import { defaultBackend, tensor } from "../core/tensor/create.ts";
 import { InvalidArgumentError } from "../core/errors.ts";
 import type { Tensor } from "../core/tensor/tensor.ts";
 import { hostFiles } from "./host-files.ts";
+import { type LoadAdapterOptions, type SaveAdapterOptions, loadAdapter as loadAdapterWith, saveAdapter as saveAdapterWith } from "../core/hooks/adapter-files.ts";
+import type { AdapterState, PeftModel } from "../core/hooks/peft-model.ts";
 
 export interface HostOptions {
   /** Default: this host's file system. */
@@ -81,4 +83,14 @@ export async function readSafetensors(path: string, options: HostOptions & { rea
     await reader.close();
   }
   return out;
+}
+
+/** Writes an adapter as `dir/adapter_config.json` + `dir/adapter_model.safetensors` (HF PEFT layout). */
+export async function saveAdapter(peft: PeftModel, dir: string, options: HostOptions & Omit<SaveAdapterOptions, "fs"> = {}): Promise<void> {
+  await saveAdapterWith(peft, dir, { ...options, fs: options.fs ?? (await hostFiles()) });
+}
+
+/** Adds the adapter stored in `dir` (webpeft's or HF PEFT's LORA / LOKR files) to `peft`. */
+export async function loadAdapter(peft: PeftModel, dir: string, options: HostOptions & Omit<LoadAdapterOptions, "fs"> = {}): Promise<AdapterState> {
+  return loadAdapterWith(peft, dir, { ...options, fs: options.fs ?? (await hostFiles()) });
 }

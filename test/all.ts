@@ -28,8 +28,9 @@ import * as glueMetrics from "./datasets/glue-metrics.test.ts";
 import * as glueBatching from "./datasets/glue-batching.test.ts";
 import * as glueT5 from "./datasets/glue-t5.test.ts";
 import * as pluginMatrix from "./plugins/matrix.test.ts";
+import * as pluginFramework from "./plugins/framework.test.ts";
 
-const suites = { corePurity, autograd, errors, webgpuBackend, readme, random, elementwise, reduce, matmul, nnOps, ioSafetensors, ioConfig, ioTokenizer, ioHub, t5, glueReal, glueReaders, glueMetrics, glueBatching, glueT5, pluginMatrix };
+const suites = { corePurity, autograd, errors, webgpuBackend, readme, random, elementwise, reduce, matmul, nnOps, ioSafetensors, ioConfig, ioTokenizer, ioHub, t5, glueReal, glueReaders, glueMetrics, glueBatching, glueT5, pluginMatrix, pluginFramework };
 const filter = env("WEBPEFT_TEST_FILTER")?.split(",").map((w) => w.trim().toLowerCase());
 
 let backends: Awaited<ReturnType<typeof backendsUnderTest>> = [];

@@ -89,13 +89,15 @@ export function matchTargets(model: T5ForConditionalGeneration, spec: TargetSpec
     }
     hits.push({ path, module });
   }
-  if (hits.length === 0) {
-    const what = regex ? `regex /${regex.source}/` : `[${names.join(", ")}]`;
-    throw PluginConfigError.of(plugin, "targets", `${what} matches no module${spec.layers ? ` in layers [${spec.layers.join(", ")}]` : ""}${spec.stacks ? ` of ${spec.stacks.join("/")}` : ""}`);
-  }
+  const filters = `${spec.layers ? ` in layers [${spec.layers.join(", ")}]` : ""}${spec.stacks ? ` of the ${spec.stacks.join("/")}` : ""}`;
   if (unmatched.size > 0) {
-    throw PluginConfigError.of(plugin, "targets", `${[...unmatched].map((n) => `"${n}"`).join(", ")} matches no module (T5 names: q, k, v, o, wi, wi_0, wi_1, wo, lm_head, DenseReluDense, SelfAttention, EncDecAttention)`);
+    throw PluginConfigError.of(
+      plugin,
+      "targets",
+      `${[...unmatched].map((n) => `"${n}"`).join(", ")} matches no module${filters} (T5's names: q, k, v, o, wi, wi_0, wi_1, wo, lm_head, DenseReluDense, SelfAttention, EncDecAttention)`,
+    );
   }
+  if (hits.length === 0) throw PluginConfigError.of(plugin, "targets", `regex /${regex!.source}/ matches no module${filters}`);
   return hits;
 }
 

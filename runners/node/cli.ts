@@ -12,7 +12,13 @@ import type { WebGPUBackend } from "../../core/backend/webgpu/webgpu-backend.ts"
 import { detectRuntime } from "../../core/runtime.ts";
 import { createBackend } from "../host.ts";
 import { selfCheck } from "../self-check.ts";
-import { loadT5 } from "../api.ts";
+import { defaultCacheDir, loadT5 } from "../api.ts";
+import { hostFiles } from "../host-files.ts";
+import { resolveModelDir } from "../../core/io/hub.ts";
+import { readT5Config } from "../../core/io/t5-config.ts";
+import { t5Skeleton } from "../../core/models/t5/load.ts";
+import { getPlugin, parsePluginConfig, registeredPlugins } from "../../core/hooks/plugin.ts";
+import "../../plugins/mod.ts";
 import type { T5ForConditionalGeneration } from "../../core/models/t5/model.ts";
 
 const backendFlag = Flag.Literals("backend", ["webgpu", "cpu"]).pipe(
@@ -62,10 +68,47 @@ function modelReport(source: string, model: T5ForConditionalGeneration) {
   };
 }
 
+const methodFlag = Flag.String("method").pipe(
+  Flag.withDescription("With a model: count the trainable parameters this PEFT method adds (see `webpeft methods`)"),
+  Flag.optional,
+);
+const configFlag = Flag.String("config").pipe(
+  Flag.withDescription('The method\'s config as JSON, e.g. \'{"r": 8, "targets": ["q", "v"]}\' (defaults otherwise)'),
+  Flag.withDefault("{}"),
+);
+
+/** Trainable parameters of a PEFT method on a model, from its config.json alone (no weights loaded). */
+async function methodReport(source: string, method: string, rawConfig: string) {
+  const fs = await hostFiles();
+  const dir = await resolveModelDir(fs, source, { cacheDir: defaultCacheDir() });
+  const model = t5Skeleton(await readT5Config(fs, fs.join(dir, "config.json")));
+  const plugin = getPlugin(method);
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(rawConfig);
+  } catch (e) {
+    throw new Error(`--config is not valid JSON: ${(e as Error).message}`);
+  }
+  const config = parsePluginConfig(plugin, parsed);
+  const trainable = plugin.countParameters(model, config);
+  const base = model.parameterCount();
+  return { source, method, config, formula: plugin.parameterFormula, trainable, base, percentOfBase: (100 * trainable) / base };
+}
+
 const info = Command.make(
   "info",
-  { backend: backendFlag, json: jsonFlag, model: modelArgument },
-  Effect.fn(function* ({ backend: name, json, model: modelSource }) {
+  { backend: backendFlag, json: jsonFlag, model: modelArgument, method: methodFlag, config: configFlag },
+  Effect.fn(function* ({ backend: name, json, model: modelSource, method, config }) {
+    if (Option.isSome(method)) {
+      if (Option.isNone(modelSource)) return yield* Effect.fail(new Error("--method needs a model (a directory or hub id) to count on"));
+      const report = yield* Effect.tryPromise({ try: () => methodReport(modelSource.value, method.value, config), catch: (e) => e as Error });
+      if (json) return yield* Console.log(JSON.stringify(report));
+      yield* Console.log(`model        ${report.source}`);
+      yield* Console.log(`method       ${report.method}  ${JSON.stringify(report.config)}`);
+      yield* Console.log(`formula      ${report.formula}`);
+      yield* Console.log(`trainable    ${report.trainable.toLocaleString("en-US")} parameters = ${report.percentOfBase.toPrecision(3)} % of the base model's ${report.base.toLocaleString("en-US")}`);
+      return;
+    }
     const backend = yield* Effect.tryPromise({ try: () => createBackend(name), catch: (e) => e as Error });
     if (Option.isSome(modelSource)) {
       const source = modelSource.value;
@@ -105,9 +148,22 @@ const info = Command.make(
   }),
 ).pipe(Command.withDescription("Show the compute backend, its limits, and check it against the CPU reference"));
 
+const methods = Command.make(
+  "methods",
+  { json: jsonFlag },
+  Effect.fn(function* ({ json }) {
+    const list = registeredPlugins().map((p) => ({ name: p.name, description: p.description, formula: p.parameterFormula, formats: (p.formats ?? []).map((f) => f.peftType) }));
+    if (json) return yield* Console.log(JSON.stringify(list));
+    for (const p of list) {
+      yield* Console.log(`${p.name.padEnd(10)} ${p.description}`);
+      yield* Console.log(`${"".padEnd(10)} parameters: ${p.formula}${p.formats.length ? `; adapter files: ${p.formats.join(", ")}` : ""}`);
+    }
+  }),
+).pipe(Command.withDescription("List the PEFT methods (plugins) and their trainable-parameter formulas"));
+
 const webpeft = Command.make("webpeft").pipe(
   Command.withDescription("Parameter-efficient fine-tuning on WebGPU"),
-  Command.withSubcommands([info]),
+  Command.withSubcommands([info, methods]),
 );
 
 webpeft.pipe(

@@ -15,6 +15,9 @@ It writes, under test/goldens/t5/:
   tiny-random-t5.golden.json                     the same for the real hf-internal-testing/tiny-random-t5
                                                  (weights read from ../shared/data, not copied)
   buckets.json                                   relative position bucket tables
+  adapters/lora-q-v/, adapters/lokr-q-v/         HF PEFT adapter files (LORA and LOKR layout) for the tiny
+                                                 v1.0 checkpoint, each with golden.json: the loss with the
+                                                 adapter applied
 Nothing here imports transformers: the point is an implementation independent of both HF's code and ours.
 """
 import argparse
@@ -295,6 +298,106 @@ def batch(vocab, seed):
     return ids, mask, labels
 
 
+# ------------------------------------------------------------------------------------ PEFT adapters
+def factorization(dimension, factor=-1):
+    """LyCORIS/HF PEFT's LoKr factor split: (m, n), m <= n, m*n = dimension, m near sqrt (or = factor)."""
+    if factor > 0 and dimension % factor == 0:
+        return factor, dimension // factor
+    if factor == -1:
+        factor = dimension
+    m, n = 1, dimension
+    length = m + n
+    while m < n:
+        new_m = m + 1
+        while dimension % new_m != 0:
+            new_m += 1
+        new_n = dimension // new_m
+        if new_m + new_n > length or new_m > factor:
+            break
+        m, n = new_m, new_n
+    if m > n:
+        n, m = m, n
+    return m, n
+
+
+def attention_paths(c, names):
+    paths = []
+    for stack, n in (("encoder", c["num_layers"]), ("decoder", c["num_decoder_layers"])):
+        for i in range(n):
+            kinds = [("0", "SelfAttention")] + ([("1", "EncDecAttention")] if stack == "decoder" else [])
+            for layer, kind in kinds:
+                for m in names:
+                    paths.append(f"{stack}.block.{i}.layer.{layer}.{kind}.{m}")
+    return paths
+
+
+def write_adapter(directory, config, tensors):
+    os.makedirs(directory, exist_ok=True)
+    write_safetensors(os.path.join(directory, "adapter_model.safetensors"), tensors)
+    with open(os.path.join(directory, "adapter_config.json"), "w") as f:
+        json.dump(config, f, indent=2)
+        f.write("\n")
+
+
+def adapter_goldens(c, arrays, name):
+    """LoRA and LoKr on q and v of every attention block, in HF PEFT's file layout, and the loss with each."""
+    rng = np.random.default_rng(42)
+    ids, mask, labels = batch(c["vocab_size"], 200)
+    D = c["d_model"]
+    I = c["num_heads"] * c["d_kv"]
+    out = {}
+    # LoRA: delta W = (alpha / r) B A, A (r, in), B (out, r); B nonzero so the adapter matters
+    r, alpha = 4, 8.0
+    lora, deltas = {}, {}
+    for path in attention_paths(c, ["q", "v"]):
+        A = (rng.standard_normal((r, D)) / math.sqrt(D)).astype(np.float32)
+        B = (0.3 * rng.standard_normal((I, r))).astype(np.float32)
+        lora[f"base_model.model.{path}.lora_A.weight"] = A
+        lora[f"base_model.model.{path}.lora_B.weight"] = B
+        deltas[path] = (alpha / r) * (B.astype(np.float64) @ A.astype(np.float64))
+    lora_config = {
+        "peft_type": "LORA", "task_type": "SEQ_2_SEQ_LM", "base_model_name_or_path": name, "revision": None,
+        "r": r, "lora_alpha": alpha, "lora_dropout": 0.0, "target_modules": ["q", "v"], "bias": "none",
+        "fan_in_fan_out": False, "inference_mode": True, "init_lora_weights": True, "modules_to_save": None,
+        "layers_to_transform": None, "layers_pattern": None, "rank_pattern": {}, "alpha_pattern": {},
+        "use_rslora": False, "use_dora": False,
+    }
+    out["lora-q-v"] = (lora_config, lora, deltas)
+    # LoKr: delta W = (alpha / r) kron(w1, w2), w1 (out_l, in_m), w2 (out_k, in_n), both full
+    out_l, out_k = factorization(I)
+    in_m, in_n = factorization(D)
+    r = max(out_k, in_n)  # r >= max(out_k, in_n) / 2 keeps w2 full in PEFT
+    alpha = 0.5 * r
+    lokr, deltas = {}, {}
+    for path in attention_paths(c, ["q", "v"]):
+        w1 = (0.5 * rng.standard_normal((out_l, in_m))).astype(np.float32)
+        w2 = (0.5 * rng.standard_normal((out_k, in_n))).astype(np.float32)
+        lokr[f"base_model.model.{path}.lokr_w1"] = w1
+        lokr[f"base_model.model.{path}.lokr_w2"] = w2
+        deltas[path] = (alpha / r) * np.kron(w1.astype(np.float64), w2.astype(np.float64))
+    lokr_config = {
+        "peft_type": "LOKR", "task_type": "SEQ_2_SEQ_LM", "base_model_name_or_path": name, "revision": None,
+        "r": r, "alpha": alpha, "rank_dropout": 0.0, "module_dropout": 0.0, "use_effective_conv2d": False,
+        "decompose_both": False, "decompose_factor": -1, "target_modules": ["q", "v"], "init_weights": True,
+        "inference_mode": True, "layers_to_transform": None, "layers_pattern": None, "rank_pattern": {},
+        "alpha_pattern": {}, "modules_to_save": None, "rank_dropout_scale": False,
+    }
+    out["lokr-q-v"] = (lokr_config, lokr, deltas)
+    for adapter, (config, tensors, deltas) in out.items():
+        directory = os.path.join(OUT, "adapters", adapter)
+        write_adapter(directory, config, tensors)
+        merged = dict(arrays)
+        for path, delta in deltas.items():
+            merged[f"{path}.weight"] = arrays[f"{path}.weight"].astype(np.float64) + delta
+        model = T5Ref(c, {n: torch.tensor(np.asarray(a, dtype=np.float64)) for n, a in merged.items()} | {
+            "encoder.embed_tokens.weight": torch.tensor(arrays["shared.weight"], dtype=DT),
+            "decoder.embed_tokens.weight": torch.tensor(arrays["shared.weight"], dtype=DT)})
+        with torch.no_grad():
+            loss, _ = model.forward(torch.tensor(ids), torch.tensor(mask), torch.tensor(labels))
+        save_json(os.path.join(directory, "golden.json"), {"inputIds": ids, "attentionMask": mask, "labels": labels, "loss": float(loss)})
+        print("wrote", directory)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--shared-data", default=os.path.normpath(os.path.join(HERE, "..", "..", "..", "shared", "data")))
@@ -309,6 +412,8 @@ def main():
         ids, mask, labels = batch(c["vocab_size"], seed + 100)
         save_json(os.path.join(d, "golden.json"), golden(c, arrays, ids, mask, labels, 6))
         print("wrote", d)
+        if name == "tiny-v1_0-relu-tied":
+            adapter_goldens(c, arrays, name)
 
     # the real HF test checkpoint, read from its original pytorch_model.bin
     real = os.path.join(args.shared_data, "tiny-random-t5")

@@ -8,7 +8,10 @@ import * as assert from "uvu/assert";
 import type { NamedBackend } from "../harness/backends.ts";
 import { sharedDataDir } from "../harness/data.ts";
 
-/** Runs the first ```ts block under `heading` and returns what it printed with console.log. */
+/**
+ * Runs the first ```ts block under `heading` and returns what it printed with console.log. Paths under
+ * "out/" are redirected into a temporary folder.
+ */
 async function runReadmeSnippet(heading: string): Promise<unknown[][]> {
   const { readFile, writeFile, mkdtemp, rm } = await import("node:fs/promises");
   const { tmpdir } = await import("node:os");
@@ -19,12 +22,16 @@ async function runReadmeSnippet(heading: string): Promise<unknown[][]> {
   const example = section!.match(/```ts\n([\s\S]*?)```/)![1]!;
   const source = example
     .replace(`from "webpeft/node"`, `from ${JSON.stringify(new URL("../../runners/node/mod.ts", import.meta.url).href)}`)
+    .replace(`from "webpeft/plugins"`, `from ${JSON.stringify(new URL("../../plugins/mod.ts", import.meta.url).href)}`)
+    .replace(`from "valibot"`, `from ${JSON.stringify(import.meta.resolve("valibot"))}`)
+    .replace(`import "webpeft/plugins"`, `import ${JSON.stringify(new URL("../../plugins/mod.ts", import.meta.url).href)}`)
     .replace(`from "webpeft"`, `from ${JSON.stringify(new URL("../../core/mod.ts", import.meta.url).href)}`)
-    .replaceAll(`"../shared/data/`, `${JSON.stringify(sharedDataDir() + "/").slice(0, -1)}`);
+    .replaceAll(`"../shared/data/`, `${JSON.stringify(sharedDataDir() + "/").slice(0, -1)}`)
+    .replaceAll(`"test/goldens/`, `${JSON.stringify(decodeURIComponent(new URL("../goldens/", import.meta.url).pathname)).slice(0, -1)}`);
   assert.ok(!source.includes(`"webpeft`), "every import was redirected");
   const dir = await mkdtemp(join(tmpdir(), "webpeft-readme-"));
   const file = join(dir, "example.mts"); // .mts: an ES module wherever it lies
-  await writeFile(file, source);
+  await writeFile(file, source.replaceAll(`"out/`, JSON.stringify(`${dir}/out/`).slice(0, -1)));
   const printed: unknown[][] = [];
   const log = console.log;
   console.log = (...args: unknown[]) => void printed.push(args);
@@ -59,6 +66,21 @@ export function register(backends: readonly NamedBackend[]): void {
     assert.ok(Number.isFinite(loss) && Math.abs((loss as number) - Math.log(1302)) < 2, `loss ${loss}`);
     assert.is((shape as number[]).length, 3);
     assert.is((printed[1]![0] as string[]).length, 2, "one decoded string per input");
+  });
+
+  s("PEFT methods: a LoRA adapter trains (the loss falls) and is saved in HF PEFT's layout", async () => {
+    const printed = await runReadmeSnippet("PEFT methods (plugins)");
+    const losses = printed.map((line) => line[3] as number);
+    assert.is(losses.length, 5);
+    assert.ok(losses[4]! < losses[0]!, `loss ${losses[0]} → ${losses[4]}`);
+  });
+
+  s("Your own method in one file: the (IA)³ plugin registers, injects and counts", async () => {
+    const printed = await runReadmeSnippet("Your own method in one file");
+    const counts = printed[0]![0] as { trainable: number; total: number };
+    // tiny-random-t5: k and v (32 outputs) in 15 attention blocks, wo's 37 inputs in 10 FFN blocks
+    assert.is(counts.trainable, 2 * 32 * 15 + 37 * 10);
+    assert.is(counts.total, 127712 + counts.trainable);
   });
 
   s.run();

@@ -13,6 +13,7 @@ import { CheckpointError, openCheckpoint, writeSafetensors } from "../../io/safe
 import { type T5Config, readT5Config, t5ConfigToJson } from "../../io/t5-config.ts";
 import type { FloatDType } from "../../tensor/dtype.ts";
 import { Tensor } from "../../tensor/tensor.ts";
+import { createMetaBackend } from "../../backend/meta-backend.ts";
 import { randomT5Weights } from "./init.ts";
 import { T5ForConditionalGeneration } from "./model.ts";
 
@@ -62,6 +63,12 @@ export async function loadT5(pathOrHubId: string, options: LoadT5Options): Promi
     await checkpoint.close();
   }
   return model;
+}
+
+/** The module tree of a T5 config without weights (on the meta backend): for counts and targets. */
+export function t5Skeleton(config: T5Config): T5ForConditionalGeneration {
+  const meta = createMetaBackend();
+  return new T5ForConditionalGeneration(config, meta, (_name, shape) => Tensor.empty(meta, shape, "float32"));
 }
 
 /** A T5 with HF's random initialisation (seeded). */
