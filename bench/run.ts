@@ -2,11 +2,13 @@
  * Benchmark entry: `npm run bench -- <name> [--quick] [--backend webgpu|cpu]`.
  *   matmul   GFLOP/s of the WGSL matmul kernels and the CPU backend (see bench/matmul.ts)
  *   t5       forward and forward+backward time of a T5-small-shaped model, webgpu and cpu (bench/t5.ts)
+ *   plugins  training-step time of every PEFT plugin vs the frozen model, merged inference (bench/plugins.ts)
  * Figures on shared machines are noisy: compare the ratios measured within one run, not absolute times.
  */
 import { createHostWebGPUBackend } from "../runners/host.ts";
 import { runMatmulBench } from "./matmul.ts";
 import { runT5Bench } from "./t5.ts";
+import { runPluginBench } from "./plugins.ts";
 
 const args = process.argv.slice(2);
 const name = args.find((a) => !a.startsWith("--")) ?? "matmul";
@@ -25,6 +27,12 @@ const benchmarks: Record<string, () => Promise<unknown>> = {
     if (gpu) console.log(`# t5 on webgpu (${Object.values(gpu.adapterInfo).join(" / ")}) and cpu${quick ? ", quick" : ""}`);
     await runT5Bench({ gpu, ...(quick ? { batch: 2, sourceLength: 32, targetLength: 4 } : {}) });
     gpu?.dispose();
+  },
+  plugins: async () => {
+    const gpu = await createHostWebGPUBackend();
+    console.log(`# plugins on webgpu (${Object.values(gpu.adapterInfo).join(" / ")})${quick ? ", quick" : ""}`);
+    await runPluginBench({ gpu, ...(quick ? { rounds: 3 } : {}) });
+    gpu.dispose();
   },
 };
 

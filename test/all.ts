@@ -29,8 +29,14 @@ import * as glueBatching from "./datasets/glue-batching.test.ts";
 import * as glueT5 from "./datasets/glue-t5.test.ts";
 import * as pluginMatrix from "./plugins/matrix.test.ts";
 import * as pluginFramework from "./plugins/framework.test.ts";
+import * as pluginAdapter from "../plugins/adapter/adapter.test.ts";
+import * as pluginCompacter from "../plugins/compacter/compacter.test.ts";
+import * as pluginBitfit from "../plugins/bitfit/bitfit.test.ts";
+import * as pluginFull from "../plugins/full/full.test.ts";
+import * as pluginKrona from "../plugins/krona/krona.test.ts";
+import * as pluginKronab from "../plugins/kronab/kronab.test.ts";
 
-const suites = { corePurity, autograd, errors, webgpuBackend, readme, random, elementwise, reduce, matmul, nnOps, ioSafetensors, ioConfig, ioTokenizer, ioHub, t5, glueReal, glueReaders, glueMetrics, glueBatching, glueT5, pluginMatrix, pluginFramework };
+const suites = { corePurity, autograd, errors, webgpuBackend, readme, random, elementwise, reduce, matmul, nnOps, ioSafetensors, ioConfig, ioTokenizer, ioHub, t5, glueReal, glueReaders, glueMetrics, glueBatching, glueT5, pluginMatrix, pluginFramework, pluginAdapter, pluginCompacter, pluginBitfit, pluginFull, pluginKrona, pluginKronab };
 const filter = env("WEBPEFT_TEST_FILTER")?.split(",").map((w) => w.trim().toLowerCase());
 
 let backends: Awaited<ReturnType<typeof backendsUnderTest>> = [];

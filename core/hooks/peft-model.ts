@@ -9,6 +9,7 @@
  */
 import { T5ForConditionalGeneration, type IntMatrix, type T5Inputs, type T5Outputs } from "../models/t5/model.ts";
 import type { GenerateOptions } from "../models/t5/generate.ts";
+import type { T5Config } from "../io/t5-config.ts";
 import { Linear } from "../nn/layers.ts";
 import { T5Attention, T5DenseActDense } from "../models/t5/model.ts";
 import type { Module } from "../nn/module.ts";
@@ -117,7 +118,7 @@ export class PeftModel {
     this.refreshTrainable();
   }
 
-  get config() {
+  get config(): T5Config {
     return this.base.config;
   }
 

@@ -28,16 +28,26 @@ export interface TargetSpec {
   readonly stacks?: readonly ("encoder" | "decoder")[];
 }
 
-/** valibot entries for a TargetSpec with plugin-specific default targets. */
-export function targetFields(defaultTargets: readonly string[]) {
-  return {
-    targets: v.optional(
-      v.union([v.array(v.pipe(v.string(), v.minLength(1))), v.object({ regex: v.pipe(v.string(), v.minLength(1)) })]),
-      () => [...defaultTargets],
-    ),
-    layers: v.optional(v.array(v.pipe(v.number(), v.integer(), v.minValue(0)))),
-    stacks: v.optional(v.array(v.picklist(["encoder", "decoder"]))),
-  };
+/** The `targets` value: names (exact or dotted suffix) or `{ regex }` on the full path. */
+export const targetsSchema: v.GenericSchema<unknown, string[] | { regex: string }> = v.union([
+  v.array(v.pipe(v.string(), v.minLength(1))),
+  v.object({ regex: v.pipe(v.string(), v.minLength(1)) }),
+]);
+/** Block indices (`block.N`) to restrict targets to. */
+export const layersSchema: v.GenericSchema<unknown, number[] | undefined> = v.optional(v.array(v.pipe(v.number(), v.integer(), v.minValue(0))));
+/** Stacks to restrict targets to. */
+export const stacksSchema: v.GenericSchema<unknown, ("encoder" | "decoder")[] | undefined> = v.optional(v.array(v.picklist(["encoder", "decoder"])));
+
+/** valibot object entries of a TargetSpec (spread them into a plugin's config schema). */
+export interface TargetFieldSchemas {
+  readonly targets: v.GenericSchema<unknown, string[] | { regex: string }>;
+  readonly layers: v.GenericSchema<unknown, number[] | undefined>;
+  readonly stacks: v.GenericSchema<unknown, ("encoder" | "decoder")[] | undefined>;
+}
+
+/** TargetSpec entries with plugin-specific default targets. */
+export function targetFields(defaultTargets: readonly string[]): TargetFieldSchemas {
+  return { targets: v.optional(targetsSchema, () => [...defaultTargets]), layers: layersSchema, stacks: stacksSchema };
 }
 
 export interface Target<M extends Module = Module> {

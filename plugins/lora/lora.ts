@@ -6,12 +6,25 @@
  * Adapter files are HF PEFT's LORA layout, so adapters move both ways between webpeft and PEFT.
  */
 import * as v from "valibot";
-import { type AdapterFormat, type PeftPlugin, targetFields } from "../../core/hooks/plugin.ts";
+import { type AdapterFormat, type PeftPlugin, type TargetSpec, targetFields } from "../../core/hooks/plugin.ts";
 import type { T5ForConditionalGeneration } from "../../core/models/t5/model.ts";
 import { matchTargets } from "../../core/hooks/peft-model.ts";
 import { PluginConfigError } from "../../core/hooks/errors.ts";
 
-const schema = v.object({
+/** LoRA's config (HF PEFT's names in parentheses). */
+export interface LoraConfig extends TargetSpec {
+  readonly targets: string[] | { regex: string };
+  /** rank (r) */
+  readonly r: number;
+  /** α (lora_alpha) */
+  readonly alpha: number;
+  /** dropout on the adapter's input (lora_dropout) */
+  readonly dropout: number;
+  /** rsLoRA: scale α/√r instead of α/r (use_rslora) */
+  readonly useRslora: boolean;
+}
+
+const schema: v.GenericSchema<unknown, LoraConfig> = v.object({
   ...targetFields(["q", "v"]),
   /** rank */
   r: v.optional(v.pipe(v.number(), v.integer(), v.minValue(1)), 8),
@@ -22,7 +35,6 @@ const schema = v.object({
   useRslora: v.optional(v.boolean(), false),
 });
 
-export type LoraConfig = v.InferOutput<typeof schema>;
 
 export const loraScale = (c: LoraConfig): number => (c.useRslora ? c.alpha / Math.sqrt(c.r) : c.alpha / c.r);
 

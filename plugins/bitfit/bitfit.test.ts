@@ -1,0 +1,145 @@
+/**
+ * BitFit beyond the shared matrix: which Linears get a bias (v1.0 and gated v1.1 names, lm_head), that a
+ * Linear then computes x·Wᵀ + b, layer norms trained through trainBase, the formula on a T5-small-shaped
+ * model against a hand count, and config errors.
+ */
+import { suite } from "uvu";
+import * as assert from "uvu/assert";
+import type { Backend } from "../../core/backend/backend.ts";
+import { PluginConfigError } from "../../core/hooks/errors.ts";
+import { PeftModel } from "../../core/hooks/peft-model.ts";
+import { parsePluginConfig } from "../../core/hooks/plugin.ts";
+import { parseT5Config } from "../../core/io/t5-config.ts";
+import { loadT5, t5Skeleton } from "../../core/models/t5/load.ts";
+import type { T5ForConditionalGeneration } from "../../core/models/t5/model.ts";
+import { Linear, RMSNorm } from "../../core/nn/layers.ts";
+import { noGrad } from "../../core/tensor/autograd.ts";
+import { tensor } from "../../core/tensor/create.ts";
+import { Generator } from "../../core/tensor/random.ts";
+import { tidy } from "../../core/tensor/scope.ts";
+import "../mod.ts"; // registers the built-in plugins by name
+import { hostFiles } from "../../runners/host-files.ts";
+import type { NamedBackend } from "../../test/harness/backends.ts";
+import { reference } from "../../test/harness/backends.ts";
+import { assertClose } from "../../test/harness/check-op.ts";
+import { bitfit } from "./bitfit.ts";
+
+const goldens = (name: string) => decodeURIComponent(new URL(`../../test/goldens/t5/${name}`, import.meta.url).pathname);
+const T5_SMALL = parseT5Config({ model_type: "t5" }, "t5-small defaults");
+const cfg = (raw: unknown) => parsePluginConfig(bitfit, raw);
+
+async function load(name: string, backend: Backend, dtype: "float32" | "float64" = "float32"): Promise<T5ForConditionalGeneration> {
+  return (await loadT5(goldens(name), { backend, fs: await hostFiles(), dtype })).eval();
+}
+
+function hooksOf(model: T5ForConditionalGeneration): [string, string][] {
+  const out: [string, string][] = [];
+  for (const [path, m] of model.namedModules()) for (const h of m.hooks) if (h.adapter === "a") out.push([path, h.kind]);
+  return out;
+}
+
+function expectConfigError(fn: () => unknown, field: string): void {
+  try {
+    fn();
+  } catch (e) {
+    assert.instance(e, PluginConfigError);
+    assert.is((e as PluginConfigError).field, field, (e as Error).message);
+    return;
+  }
+  assert.unreachable(`expected a PluginConfigError on ${field}`);
+}
+
+export function register(backends: readonly NamedBackend[]): void {
+  const s = suite("bitfit plugin");
+
+  s("default targets: every attention / FFN Linear and lm_head, v1.0 and gated v1.1 alike", async () => {
+    for (const [name, ffn] of [["tiny-v1_0-relu-tied", ["wi", "wo"]], ["tiny-v1_1-gated-gelu", ["wi_0", "wi_1", "wo"]]] as const) {
+      const model = await load(name, reference, "float64");
+      const linears = [...model.namedModules()].filter(([, m]) => m instanceof Linear).map(([p]) => p);
+      const peft = new PeftModel(model);
+      const state = peft.addAdapter("a", "bitfit", {});
+      const hooks = hooksOf(model);
+      const enc = model.config.numLayers;
+      const dec = model.config.numDecoderLayers;
+      assert.is(hooks.length, enc * (4 + ffn.length) + dec * (8 + ffn.length) + 1, name);
+      assert.equal(hooks.map(([p]) => p).sort(), [...linears].sort(), `${name}: every Linear, lm_head included`);
+      for (const [path, kind] of hooks) {
+        assert.is(kind, "parallel", path);
+        const bias = state.parameters.get(`${path}.bias`)!;
+        assert.equal(bias.shape, [(model.getModule(path) as Linear).outFeatures], path);
+        assert.ok((await bias.data()).every((b) => b === 0), `${path}.bias starts at zero`);
+      }
+      assert.is(state.parameters.size, hooks.length);
+      assert.is(state.trainedBase.size, 0);
+      assert.ok(hooks.some(([p]) => p === "lm_head"));
+      for (const f of ffn) assert.ok(hooks.some(([p]) => p.endsWith(`.DenseReluDense.${f}`)), `${name}: ${f}`);
+      peft.dispose();
+      model.dispose();
+    }
+  });
+
+  s("targets and trainLayerNorms: q, v biases plus every RMS-norm weight through trainBase", async () => {
+    const model = await load("tiny-v1_0-relu-tied", reference, "float64");
+    const peft = new PeftModel(model);
+    const state = peft.addAdapter("a", "bitfit", { targets: ["q", "v"], trainLayerNorms: true });
+    assert.is(hooksOf(model).length, 2 * (2 + 3 * 2), "q and v of 2 encoder + 3 decoder blocks (self- and cross-attention)");
+    const norms = [...model.namedModules()].filter(([, m]) => m instanceof RMSNorm);
+    assert.is(norms.length, 2 * 2 + 1 + 3 * 3 + 1);
+    assert.is(state.trainedBase.size, norms.length);
+    for (const [path, m] of norms) assert.ok(state.trainedBase.has(m.parameter("weight")), path);
+    assert.is(peft.parameterCounts().trainable, 16 * 16 + 15 * 16, "16 biases of 16 + 15 norms of 16");
+    assert.ok(model.lm_head.weight.requiresGrad === false && model.encoder.block.blocks[0]!.selfAttention.layer_norm.parameter("weight").requiresGrad);
+    peft.dispose();
+    model.dispose();
+  });
+
+  for (const { name, backend } of backends) {
+    s(`a biased Linear computes x·Wᵀ + b (${name})`, async () => {
+      const model = await load("tiny-v1_0-relu-tied", backend);
+      const peft = new PeftModel(model);
+      const state = peft.addAdapter("a", "bitfit", { targets: ["wi"], layers: [0], stacks: ["encoder"] });
+      const path = "encoder.block.0.layer.1.DenseReluDense.wi";
+      assert.equal([...state.parameters.keys()], [`${path}.bias`]);
+      const g = new Generator(4);
+      const b = Array.from({ length: 24 }, () => g.normal());
+      const bias = state.parameters.get(`${path}.bias`)!;
+      backend.upload(bias.bufferFor("test"), Float32Array.from(b));
+      const linear = model.getModule(path) as Linear;
+      const rows = Array.from({ length: 3 }, () => Array.from({ length: 16 }, () => g.normal()));
+      const x = tensor(rows, { backend });
+      const y = noGrad(() => tidy(() => linear.forward(x)));
+      const W = Array.from(await linear.weight.data()); // (24, 16)
+      const expected = rows.flatMap((row) => b.map((bo, o) => bo + row.reduce((acc, xi, i) => acc + W[o * 16 + i]! * xi, 0)));
+      assertClose(Float64Array.from(await y.data()), Float64Array.from(expected), { rtol: 1e-5, atol: 1e-5 }, "x·Wᵀ + b");
+      y.dispose();
+      x.dispose();
+      peft.dispose();
+      model.dispose();
+    });
+  }
+
+  s("parameter formula on T5-small (d_model 512, d_ff 2048, 6 + 6 layers, V 32128) equals a hand count", () => {
+    const model = t5Skeleton(T5_SMALL);
+    const encoder = 6 * (4 * 512 + 2048 + 512); // q k v o, wi, wo
+    const decoder = 6 * (8 * 512 + 2048 + 512); // self + cross q k v o, wi, wo
+    assert.is(bitfit.countParameters(model, cfg({})), encoder + decoder + 32128);
+    assert.is(bitfit.countParameters(model, cfg({})), 99712);
+    assert.is(bitfit.countParameters(model, cfg({ targets: { regex: ".*\\.(q|k|v|o|wi|wi_0|wi_1|wo)" } })), 67584);
+    const norms = (6 * 2 + 1 + 6 * 3 + 1) * 512;
+    assert.is(bitfit.countParameters(model, cfg({ trainLayerNorms: true })), 99712 + norms);
+    assert.is(bitfit.countParameters(model, cfg({ targets: ["q", "v"], stacks: ["decoder"] })), 6 * 4 * 512);
+  });
+
+  s("invalid configs raise PluginConfigError naming the field", async () => {
+    const model = await load("tiny-v1_0-relu-tied", reference, "float64");
+    const peft = new PeftModel(model);
+    expectConfigError(() => peft.addAdapter("a", "bitfit", { targets: ["DenseReluDense"] }), "targets"); // a block, not a Linear
+    expectConfigError(() => peft.addAdapter("a", "bitfit", { targets: ["wi_0"] }), "targets"); // not in a v1.0 model
+    expectConfigError(() => peft.addAdapter("a", "bitfit", { trainLayerNorms: "yes" }), "trainLayerNorms");
+    expectConfigError(() => peft.addAdapter("a", "bitfit", { layers: [-1] }), "layers.0");
+    assert.equal(peft.adapterNames(), []);
+    model.dispose();
+  });
+
+  s.run();
+}
