@@ -22,6 +22,7 @@ const cases: OpCase[] = [
   { name: "attention scores [2,3,17,8]·[2,3,17,8]ᵀ", inputs: [{ shape: [2, 3, 17, 8] }, { shape: [2, 3, 17, 8] }], fn: (q, k) => q.matmul(k.transpose()), forward: MM, gradient: MM_GRAD },
   { name: "rows folded: [3,17,37]·[37,5]", inputs: [{ shape: [3, 17, 37] }, { shape: [37, 5] }], fn: (a, b) => a.matmul(b), forward: MM, gradient: MM_GRAD },
   { name: "linear layer x·Wᵀ [2,17,37]·[5,37]ᵀ", inputs: [{ shape: [2, 17, 37] }, { shape: [5, 37] }], fn: (x, w) => x.matmul(w.transpose()), forward: MM, gradient: MM_GRAD },
+  { name: "shared left operand [17,37]·[3,37,5]", inputs: [{ shape: [17, 37] }, { shape: [3, 37, 5] }], fn: (a, b) => a.matmul(b), forward: MM, gradient: MM_GRAD },
   { name: "vector·matrix [37]·[37,5]", inputs: [{ shape: [37] }, { shape: [37, 5] }], fn: (a, b) => a.matmul(b), forward: MM, gradient: MM_GRAD },
   { name: "matrix·vector [17,37]·[37]", inputs: [{ shape: [17, 37] }, { shape: [37] }], fn: (a, b) => a.matmul(b), forward: MM, gradient: MM_GRAD },
 ];

@@ -193,6 +193,22 @@ export function matmul(a: Tensor, b: Tensor): Tensor {
     flat.dispose();
     return out;
   }
+  if (a.rank === 2 && b.rank > 2 && b.size > b.shape[b.rank - 2]! * b.shape[b.rank - 1]!) {
+    // (M, K)·(…, K, N) with a shared left operand (KronA's A applied to every token): move K first and
+    // fold … and N into the columns, (M, K)·(K, …·N), one product instead of a batch of small ones, whose
+    // gradient for the shared operand is one matmul over all columns instead of a batch plus a sum.
+    const r = b.rank;
+    const M = a.shape[0]!;
+    const K = a.shape[1]!;
+    const N = b.shape[r - 1]!;
+    const batch = b.shape.slice(0, -2);
+    const columns = b.permute([r - 2, ...batch.map((_, i) => i), r - 1]).reshape([K, -1]); // (K, …·N), a copy
+    const flat = matmul(a, columns); // (M, …·N)
+    const out = flat.reshape([M, ...batch, N]).permute([...batch.map((_, i) => i + 1), 0, r - 1]); // (…, M, N) view
+    columns.dispose();
+    flat.dispose();
+    return out;
+  }
   const out = matmulRaw(a, b);
   return record(
     "matmul",
