@@ -18,13 +18,11 @@ import type { Backend } from "../core/backend/backend.ts";
 import { createCpuBackend } from "../core/backend/cpu/cpu-backend.ts";
 import { PeftModel } from "../core/hooks/peft-model.ts";
 import { createT5 } from "../core/models/t5/load.ts";
-import type { T5Inputs } from "../core/models/t5/model.ts";
 import { noGrad } from "../core/tensor/autograd.ts";
-import { Generator } from "../core/tensor/random.ts";
 import { tidy } from "../core/tensor/scope.ts";
 import type { Tensor } from "../core/tensor/tensor.ts";
 import { builtinPlugins } from "../plugins/mod.ts";
-import { T5_SMALL_SHAPE } from "./t5.ts";
+import { T5_SMALL_SHAPE, batchOf } from "./t5.ts";
 
 export interface BenchConfig {
   readonly label: string;
@@ -87,17 +85,6 @@ export interface PluginBenchOptions {
   readonly plugins?: readonly string[];
   /** Also measure merged inference (default true). */
   readonly inference?: boolean;
-}
-
-function batchOf(B: number, S: number, T: number, vocab: number): T5Inputs {
-  const g = new Generator(1);
-  const ids = new Int32Array(B * S).map(() => 2 + Math.floor(g.uniform() * (vocab - 2)));
-  const labels = new Int32Array(B * T).map(() => 2 + Math.floor(g.uniform() * (vocab - 2)));
-  return {
-    inputIds: { data: ids, shape: [B, S] as const },
-    attentionMask: { data: new Int32Array(B * S).fill(1), shape: [B, S] as const },
-    labels: { data: labels, shape: [B, T] as const },
-  };
 }
 
 const median = (xs: readonly number[]) => {

@@ -10,6 +10,7 @@ import { parseT5Config } from "../core/io/t5-config.ts";
 import { createT5 } from "../core/models/t5/load.ts";
 import { Generator } from "../core/tensor/random.ts";
 import { tidy } from "../core/tensor/scope.ts";
+import type { T5Inputs } from "../core/models/t5/model.ts";
 
 export const T5_SMALL_SHAPE = parseT5Config(
   {
@@ -38,7 +39,8 @@ export interface T5BenchResult {
   readonly samples: number;
 }
 
-function batchOf(B: number, S: number, T: number, vocab: number) {
+/** A seeded random batch of B × S source and B × T target ids (no padding). */
+export function batchOf(B: number, S: number, T: number, vocab: number): T5Inputs {
   const g = new Generator(1);
   const ids = new Int32Array(B * S).map(() => 2 + Math.floor(g.uniform() * (vocab - 2)));
   const labels = new Int32Array(B * T).map(() => 2 + Math.floor(g.uniform() * (vocab - 2)));

@@ -6,7 +6,6 @@
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import type { Backend } from "../../core/backend/backend.ts";
-import { PluginConfigError } from "../../core/hooks/errors.ts";
 import { PeftModel } from "../../core/hooks/peft-model.ts";
 import { parsePluginConfig } from "../../core/hooks/plugin.ts";
 import { parseT5Config } from "../../core/io/t5-config.ts";
@@ -22,6 +21,7 @@ import type { NamedBackend } from "../../test/harness/backends.ts";
 import { reference } from "../../test/harness/backends.ts";
 import { assertClose } from "../../test/harness/check-op.ts";
 import { type Activation, activate, adapter } from "./adapter.ts";
+import { expectConfigError } from "../../test/harness/expect.ts";
 
 const MODEL_DIR = decodeURIComponent(new URL("../../test/goldens/t5/tiny-v1_0-relu-tied", import.meta.url).pathname);
 
@@ -34,17 +34,6 @@ function hooksOf(model: T5ForConditionalGeneration): [string, string][] {
   const out: [string, string][] = [];
   for (const [path, m] of model.namedModules()) for (const h of m.hooks) if (h.adapter === "a") out.push([path, h.kind]);
   return out;
-}
-
-function expectConfigError(fn: () => unknown, field: string): void {
-  try {
-    fn();
-  } catch (e) {
-    assert.instance(e, PluginConfigError);
-    assert.is((e as PluginConfigError).field, field, (e as Error).message);
-    return;
-  }
-  assert.unreachable(`expected a PluginConfigError on ${field}`);
 }
 
 /** Sets every adapter parameter to seeded N(0, 0.3²) values; returns them by path. */
@@ -187,16 +176,16 @@ export function register(backends: readonly NamedBackend[]): void {
   s("invalid configs raise PluginConfigError naming the field", async () => {
     const model = await tinyT5(reference, "float64");
     const peft = new PeftModel(model);
-    expectConfigError(() => peft.addAdapter("a", "adapter", { bottleneck: 0 }), "bottleneck");
-    expectConfigError(() => peft.addAdapter("a", "adapter", { bottleneck: -4 }), "bottleneck");
-    expectConfigError(() => peft.addAdapter("a", "adapter", { bottleneck: 2.5 }), "bottleneck");
-    expectConfigError(() => peft.addAdapter("a", "adapter", { activation: "tanh" }), "activation");
-    expectConfigError(() => peft.addAdapter("a", "adapter", { variant: "lora" }), "variant");
-    expectConfigError(() => peft.addAdapter("a", "adapter", { reductionFactor: 0 }), "reductionFactor");
-    expectConfigError(() => peft.addAdapter("a", "adapter", { reductionFactor: 32 }), "reductionFactor"); // ⌊16/32⌋ = 0
-    expectConfigError(() => peft.addAdapter("a", "adapter", { targets: ["q"] }), "targets"); // a Linear, not a block
-    expectConfigError(() => peft.addAdapter("a", "adapter", { targets: { regex: ".*\\.nothing" } }), "targets");
-    expectConfigError(() => peft.addAdapter("a", "adapter", { layers: [7] }), "targets");
+    await expectConfigError(() => peft.addAdapter("a", "adapter", { bottleneck: 0 }), "bottleneck");
+    await expectConfigError(() => peft.addAdapter("a", "adapter", { bottleneck: -4 }), "bottleneck");
+    await expectConfigError(() => peft.addAdapter("a", "adapter", { bottleneck: 2.5 }), "bottleneck");
+    await expectConfigError(() => peft.addAdapter("a", "adapter", { activation: "tanh" }), "activation");
+    await expectConfigError(() => peft.addAdapter("a", "adapter", { variant: "lora" }), "variant");
+    await expectConfigError(() => peft.addAdapter("a", "adapter", { reductionFactor: 0 }), "reductionFactor");
+    await expectConfigError(() => peft.addAdapter("a", "adapter", { reductionFactor: 32 }), "reductionFactor"); // ⌊16/32⌋ = 0
+    await expectConfigError(() => peft.addAdapter("a", "adapter", { targets: ["q"] }), "targets"); // a Linear, not a block
+    await expectConfigError(() => peft.addAdapter("a", "adapter", { targets: { regex: ".*\\.nothing" } }), "targets");
+    await expectConfigError(() => peft.addAdapter("a", "adapter", { layers: [7] }), "targets");
     assert.equal(peft.adapterNames(), [], "failed adds leave nothing behind");
     assert.is(hooksOf(model).length, 0);
     model.dispose();

@@ -6,7 +6,6 @@
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import type { Backend } from "../../core/backend/backend.ts";
-import { PluginConfigError } from "../../core/hooks/errors.ts";
 import { PeftModel } from "../../core/hooks/peft-model.ts";
 import { parsePluginConfig } from "../../core/hooks/plugin.ts";
 import { parseT5Config } from "../../core/io/t5-config.ts";
@@ -23,6 +22,7 @@ import type { NamedBackend } from "../../test/harness/backends.ts";
 import { reference } from "../../test/harness/backends.ts";
 import { assertClose } from "../../test/harness/check-op.ts";
 import { bitfit } from "./bitfit.ts";
+import { expectConfigError } from "../../test/harness/expect.ts";
 
 const goldens = (name: string) => decodeURIComponent(new URL(`../../test/goldens/t5/${name}`, import.meta.url).pathname);
 const T5_SMALL = parseT5Config({ model_type: "t5" }, "t5-small defaults");
@@ -36,17 +36,6 @@ function hooksOf(model: T5ForConditionalGeneration): [string, string][] {
   const out: [string, string][] = [];
   for (const [path, m] of model.namedModules()) for (const h of m.hooks) if (h.adapter === "a") out.push([path, h.kind]);
   return out;
-}
-
-function expectConfigError(fn: () => unknown, field: string): void {
-  try {
-    fn();
-  } catch (e) {
-    assert.instance(e, PluginConfigError);
-    assert.is((e as PluginConfigError).field, field, (e as Error).message);
-    return;
-  }
-  assert.unreachable(`expected a PluginConfigError on ${field}`);
 }
 
 export function register(backends: readonly NamedBackend[]): void {
@@ -133,10 +122,10 @@ export function register(backends: readonly NamedBackend[]): void {
   s("invalid configs raise PluginConfigError naming the field", async () => {
     const model = await load("tiny-v1_0-relu-tied", reference, "float64");
     const peft = new PeftModel(model);
-    expectConfigError(() => peft.addAdapter("a", "bitfit", { targets: ["DenseReluDense"] }), "targets"); // a block, not a Linear
-    expectConfigError(() => peft.addAdapter("a", "bitfit", { targets: ["wi_0"] }), "targets"); // not in a v1.0 model
-    expectConfigError(() => peft.addAdapter("a", "bitfit", { trainLayerNorms: "yes" }), "trainLayerNorms");
-    expectConfigError(() => peft.addAdapter("a", "bitfit", { layers: [-1] }), "layers.0");
+    await expectConfigError(() => peft.addAdapter("a", "bitfit", { targets: ["DenseReluDense"] }), "targets"); // a block, not a Linear
+    await expectConfigError(() => peft.addAdapter("a", "bitfit", { targets: ["wi_0"] }), "targets"); // not in a v1.0 model
+    await expectConfigError(() => peft.addAdapter("a", "bitfit", { trainLayerNorms: "yes" }), "trainLayerNorms");
+    await expectConfigError(() => peft.addAdapter("a", "bitfit", { layers: [-1] }), "layers.0");
     assert.equal(peft.adapterNames(), []);
     model.dispose();
   });

@@ -6,7 +6,6 @@
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import type { Backend } from "../../core/backend/backend.ts";
-import { PluginConfigError } from "../../core/hooks/errors.ts";
 import { PeftModel } from "../../core/hooks/peft-model.ts";
 import { parsePluginConfig } from "../../core/hooks/plugin.ts";
 import { parseT5Config } from "../../core/io/t5-config.ts";
@@ -23,6 +22,7 @@ import type { NamedBackend } from "../../test/harness/backends.ts";
 import { reference } from "../../test/harness/backends.ts";
 import { assertClose } from "../../test/harness/check-op.ts";
 import { PHM_RULE_PATH, compacter, phmWeight } from "./compacter.ts";
+import { expectConfigError } from "../../test/harness/expect.ts";
 
 const MODEL_DIR = decodeURIComponent(new URL("../../test/goldens/t5/tiny-v1_0-relu-tied", import.meta.url).pathname);
 const T5_SMALL = parseT5Config({ model_type: "t5" }, "t5-small defaults");
@@ -36,18 +36,6 @@ function hooksOf(model: T5ForConditionalGeneration): [string, string][] {
   const out: [string, string][] = [];
   for (const [path, m] of model.namedModules()) for (const h of m.hooks) if (h.adapter === "a") out.push([path, h.kind]);
   return out;
-}
-
-function expectConfigError(fn: () => unknown, field: string, message?: RegExp): void {
-  try {
-    fn();
-  } catch (e) {
-    assert.instance(e, PluginConfigError);
-    assert.is((e as PluginConfigError).field, field, (e as Error).message);
-    if (message) assert.match((e as Error).message, message);
-    return;
-  }
-  assert.unreachable(`expected a PluginConfigError on ${field}`);
 }
 
 type Matrix = number[][];
@@ -174,16 +162,16 @@ export function register(backends: readonly NamedBackend[]): void {
   s("invalid configs raise PluginConfigError naming the field", async () => {
     const model = await tinyT5(reference, "float64");
     const peft = new PeftModel(model);
-    expectConfigError(() => peft.addAdapter("a", "compacter", { phmDim: 3, bottleneck: 6 }), "phmDim", /d_model 16/);
-    expectConfigError(() => peft.addAdapter("a", "compacter", { phmDim: 4, bottleneck: 6 }), "phmDim", /bottleneck 6/);
-    expectConfigError(() => peft.addAdapter("a", "compacter", { phmDim: 8, reductionFactor: 4 }), "phmDim", /bottleneck 4/);
-    expectConfigError(() => peft.addAdapter("a", "compacter", { phmDim: 0 }), "phmDim");
-    expectConfigError(() => peft.addAdapter("a", "compacter", { phmRank: 0 }), "phmRank");
-    expectConfigError(() => peft.addAdapter("a", "compacter", { bottleneck: 0 }), "bottleneck");
-    expectConfigError(() => peft.addAdapter("a", "compacter", { activation: "sigmoid" }), "activation");
-    expectConfigError(() => peft.addAdapter("a", "compacter", { variant: "compacter+" }), "variant");
-    expectConfigError(() => peft.addAdapter("a", "compacter", {}), "reductionFactor"); // ⌊16/32⌋ = 0 on the tiny model
-    expectConfigError(() => compacter.countParameters(t5Skeleton(T5_SMALL), cfg({ phmDim: 5 })), "phmDim");
+    await expectConfigError(() => peft.addAdapter("a", "compacter", { phmDim: 3, bottleneck: 6 }), "phmDim", /d_model 16/);
+    await expectConfigError(() => peft.addAdapter("a", "compacter", { phmDim: 4, bottleneck: 6 }), "phmDim", /bottleneck 6/);
+    await expectConfigError(() => peft.addAdapter("a", "compacter", { phmDim: 8, reductionFactor: 4 }), "phmDim", /bottleneck 4/);
+    await expectConfigError(() => peft.addAdapter("a", "compacter", { phmDim: 0 }), "phmDim");
+    await expectConfigError(() => peft.addAdapter("a", "compacter", { phmRank: 0 }), "phmRank");
+    await expectConfigError(() => peft.addAdapter("a", "compacter", { bottleneck: 0 }), "bottleneck");
+    await expectConfigError(() => peft.addAdapter("a", "compacter", { activation: "sigmoid" }), "activation");
+    await expectConfigError(() => peft.addAdapter("a", "compacter", { variant: "compacter+" }), "variant");
+    await expectConfigError(() => peft.addAdapter("a", "compacter", {}), "reductionFactor"); // ⌊16/32⌋ = 0 on the tiny model
+    await expectConfigError(() => compacter.countParameters(t5Skeleton(T5_SMALL), cfg({ phmDim: 5 })), "phmDim");
     assert.equal(peft.adapterNames(), []);
     assert.is(hooksOf(model).length, 0);
     model.dispose();

@@ -13,7 +13,6 @@ import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import type { Backend } from "../../core/backend/backend.ts";
 import { loadAdapter, saveAdapter } from "../../core/hooks/adapter-files.ts";
-import { PluginConfigError } from "../../core/hooks/errors.ts";
 import { PeftModel } from "../../core/hooks/peft-model.ts";
 import { openSafetensors, writeSafetensors } from "../../core/io/safetensors.ts";
 import { loadT5 } from "../../core/models/t5/load.ts";
@@ -29,6 +28,7 @@ import { hostFiles } from "../../runners/host-files.ts";
 import { type NamedBackend, reference } from "../../test/harness/backends.ts";
 import { assertClose } from "../../test/harness/check-op.ts";
 import { factorization, krona, kron, kronApply } from "./krona.ts";
+import { expectConfigError, tempDir } from "../../test/harness/expect.ts";
 
 const MODEL_DIR = decodeURIComponent(new URL("../../test/goldens/t5/tiny-v1_0-relu-tied", import.meta.url).pathname);
 const BATCH = {
@@ -55,26 +55,6 @@ function randomF32(n: number, gen: Generator, scale = 1): Float64Array {
 async function randomize(peft: PeftModel, name: string, seed: number): Promise<void> {
   const g = new Generator(seed);
   for (const [, t] of peft.adapter(name).parameters) t.backend.upload(t.bufferFor("test"), Float32Array.from(randomF32(t.size, g, 0.3)));
-}
-
-async function tempDir(): Promise<{ dir: string; cleanup: () => Promise<void> }> {
-  const { mkdtemp, rm } = await import("node:fs/promises");
-  const { tmpdir } = await import("node:os");
-  const fs = await hostFiles();
-  const dir = await mkdtemp(fs.join(tmpdir(), "webpeft-krona-"));
-  return { dir, cleanup: () => rm(dir, { recursive: true }) };
-}
-
-async function expectConfigError(fn: () => unknown, field: string, message: RegExp): Promise<void> {
-  try {
-    await fn();
-  } catch (e) {
-    assert.instance(e, PluginConfigError, `expected a PluginConfigError, got ${(e as Error).message}`);
-    assert.is((e as PluginConfigError).field, field, (e as Error).message);
-    assert.match((e as Error).message, message);
-    return;
-  }
-  assert.unreachable(`expected PluginConfigError on ${field}`);
 }
 
 /** HF PEFT LoKrConfig's fields (peft/tuners/lokr/config.py + PeftConfig). */
@@ -241,7 +221,7 @@ export function register(backends: readonly NamedBackend[]): void {
     s(`LoKr files: PEFT's keys and adapter_config.json fields; export → import is bit-exact on ${name}`, async () => {
       const fs = await hostFiles();
       for (const config of [{ scale: 0.3 }, { targets: ["q", "v", "o"], stacks: ["decoder"], layers: [1, 2], a1: 2, a2: 2 }, { targets: { regex: ".*\\.(wi|wo)" }, decomposeFactor: 3 }]) {
-        const { dir, cleanup } = await tempDir();
+        const { dir, cleanup } = await tempDir("webpeft-krona-");
         try {
           const peft = new PeftModel(await tinyT5(backend));
           const adapter = peft.addAdapter("a", "krona", config, { seed: 1 });
@@ -289,7 +269,7 @@ export function register(backends: readonly NamedBackend[]): void {
 
     s(`a LoKr file as HF PEFT writes it (decompose_factor 2, layers_to_transform) = W + (alpha/r)·kron(w1, w2) on ${name}`, async () => {
       const fs = await hostFiles();
-      const { dir, cleanup } = await tempDir();
+      const { dir, cleanup } = await tempDir("webpeft-krona-");
       try {
         const base = await tinyT5(backend);
         const paths = [...base.namedModules()].map(([p]) => p).filter((p) => /\.block\.[02]\..*\.(q|v)$/.test(p));
@@ -348,7 +328,7 @@ export function register(backends: readonly NamedBackend[]): void {
       { r: 1, decompose_both: true, field: "decompose_both", message: /lokr_w1_a\/lokr_w1_b/, keys: ["lokr_w1_a", "lokr_w1_b", "lokr_w2_a", "lokr_w2_b"] },
     ];
     for (const c of cases) {
-      const { dir, cleanup } = await tempDir();
+      const { dir, cleanup } = await tempDir("webpeft-krona-");
       try {
         const shapes: Record<string, number[]> = { lokr_w1: [4, 4], lokr_w1_a: [4, 1], lokr_w1_b: [1, 4], lokr_w2_a: [4, 1], lokr_w2_b: [1, 4] };
         const tensors = Object.fromEntries(paths.flatMap((p) => c.keys.map((k) => [`base_model.model.${p}.${k}`, { dtype: "F32" as const, shape: shapes[k]!, data: new Float32Array(shapes[k]![0]! * shapes[k]![1]!) }])));
@@ -369,7 +349,7 @@ export function register(backends: readonly NamedBackend[]): void {
     const peft = new PeftModel(await tinyT5(reference));
     // q, v: 16 → 16 with A (2, 4) needs factorization(16, f) = (2, 8) for out and (4, 4) for in: no single f
     peft.addAdapter("a", "krona", { a1: 2, a2: 4 });
-    const { dir, cleanup } = await tempDir();
+    const { dir, cleanup } = await tempDir("webpeft-krona-");
     try {
       await expectConfigError(() => saveAdapter(peft, dir, { fs, adapter: "a" }), "a1, a2", /A \(2, 4\) \/ B \(8, 4\) on encoder\.block\.0\.layer\.0\.SelfAttention\.q .* not the shapes HF PEFT's LoKr factorization.*save with format "WEBPEFT"/);
       await saveAdapter(peft, dir, { fs, adapter: "a", format: "WEBPEFT" });
@@ -385,7 +365,7 @@ export function register(backends: readonly NamedBackend[]): void {
     // explicit shapes PEFT can produce are exported with the decompose_factor that produces them
     peft.removeAdapter("a");
     peft.addAdapter("b", "krona", { a1: 2, a2: 2 });
-    const { dir: dir2, cleanup: cleanup2 } = await tempDir();
+    const { dir: dir2, cleanup: cleanup2 } = await tempDir("webpeft-krona-");
     try {
       await saveAdapter(peft, dir2, { fs, adapter: "b" });
       assert.is(JSON.parse(await fs.readText(fs.join(dir2, "adapter_config.json"))).decompose_factor, 2);

@@ -11,7 +11,7 @@ import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import type { Backend } from "../../core/backend/backend.ts";
 import { loadAdapter, saveAdapter } from "../../core/hooks/adapter-files.ts";
-import { AdapterError, PluginConfigError } from "../../core/hooks/errors.ts";
+import { AdapterError } from "../../core/hooks/errors.ts";
 import { runHooked } from "../../core/hooks/hooks.ts";
 import { PeftModel } from "../../core/hooks/peft-model.ts";
 import { openSafetensors } from "../../core/io/safetensors.ts";
@@ -28,6 +28,7 @@ import { type NamedBackend, reference } from "../../test/harness/backends.ts";
 import { assertClose } from "../../test/harness/check-op.ts";
 import { kron } from "../krona/krona.ts";
 import { kronab } from "./kronab.ts";
+import { expectConfigError } from "../../test/harness/expect.ts";
 
 const MODEL_DIR = decodeURIComponent(new URL("../../test/goldens/t5/tiny-v1_0-relu-tied", import.meta.url).pathname);
 const BATCH = { inputIds: [[58, 89, 61, 50, 1]], attentionMask: [[1, 1, 1, 1, 1]], labels: [[68, 88, 1]] };
@@ -43,18 +44,6 @@ function randomF32(n: number, gen: Generator, scale = 1): Float64Array {
 async function randomize(peft: PeftModel, name: string, seed: number): Promise<void> {
   const g = new Generator(seed);
   for (const [, t] of peft.adapter(name).parameters) t.backend.upload(t.bufferFor("test"), Float32Array.from(randomF32(t.size, g, 0.3)));
-}
-
-async function expectConfigError(fn: () => unknown, field: string, message: RegExp): Promise<void> {
-  try {
-    await fn();
-  } catch (e) {
-    assert.instance(e, PluginConfigError, `expected a PluginConfigError, got ${(e as Error).message}`);
-    assert.is((e as PluginConfigError).field, field, (e as Error).message);
-    assert.match((e as Error).message, message);
-    return;
-  }
-  assert.unreachable(`expected PluginConfigError on ${field}`);
 }
 
 const moduleAt = (model: T5ForConditionalGeneration, path: string) => new Map(model.namedModules()).get(path)! as Module;

@@ -19,6 +19,7 @@ import { hostFiles } from "../../runners/host-files.ts";
 import type { NamedBackend } from "../harness/backends.ts";
 import { assertClose } from "../harness/check-op.ts";
 import { sharedDataDir } from "../harness/data.ts";
+import { expectError } from "../harness/expect.ts";
 
 interface Golden {
   readonly inputIds: number[][];
@@ -71,17 +72,6 @@ async function checkGolden(backend: Backend, modelDir: string, golden: Golden, g
   } finally {
     model.dispose();
   }
-}
-
-async function assertRejects(promise: Promise<unknown>, type: abstract new (...args: never[]) => Error, message: RegExp): Promise<void> {
-  try {
-    await promise;
-  } catch (e) {
-    assert.instance(e, type);
-    assert.match((e as Error).message, message);
-    return;
-  }
-  assert.unreachable(`expected ${type.name}`);
 }
 
 export function register(backends: readonly NamedBackend[]): void {
@@ -146,10 +136,10 @@ export function register(backends: readonly NamedBackend[]): void {
         const broken = { ...renamed };
         delete broken["encoder.block.1.layer.1.DenseReluDense.wo.weight"];
         await writeSafetensors(fs, fs.join(aliasDir, "model.safetensors"), broken);
-        await assertRejects(loadT5(aliasDir, { backend, fs }), CheckpointError, /encoder\.block\.1\.layer\.1\.DenseReluDense\.wo\.weight/);
+        await expectError(() => loadT5(aliasDir, { backend, fs }), CheckpointError, /encoder\.block\.1\.layer\.1\.DenseReluDense\.wo\.weight/);
         const wrong = { ...renamed, "encoder.final_layer_norm.weight": { dtype: "F32" as const, shape: [3], data: new Float32Array(3) } };
         await writeSafetensors(fs, fs.join(aliasDir, "model.safetensors"), wrong);
-        await assertRejects(loadT5(aliasDir, { backend, fs }), CheckpointError, /encoder\.final_layer_norm\.weight.*\[3\].*\[16\]/);
+        await expectError(() => loadT5(aliasDir, { backend, fs }), CheckpointError, /encoder\.final_layer_norm\.weight.*\[3\].*\[16\]/);
         await reader.close();
         model.dispose();
       } finally {

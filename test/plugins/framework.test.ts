@@ -16,6 +16,7 @@ import "../../plugins/mod.ts";
 import { hostFiles } from "../../runners/host-files.ts";
 import type { NamedBackend } from "../harness/backends.ts";
 import { assertClose } from "../harness/check-op.ts";
+import { expectError, tempDir } from "../harness/expect.ts";
 
 const goldens = new URL("../goldens/t5/", import.meta.url);
 const pathOf = (relative: string) => decodeURIComponent(new URL(relative, goldens).pathname).replace(/\/$/, "");
@@ -31,25 +32,6 @@ async function logits(model: { forward: PeftModel["forward"] }): Promise<Float32
   const data = (await t.data()) as Float32Array;
   t.dispose();
   return data;
-}
-
-async function tempDir(prefix: string): Promise<{ dir: string; cleanup: () => Promise<void> }> {
-  const { mkdtemp, rm } = await import("node:fs/promises");
-  const { tmpdir } = await import("node:os");
-  const fs = await hostFiles();
-  const dir = await mkdtemp(fs.join(tmpdir(), prefix));
-  return { dir, cleanup: () => rm(dir, { recursive: true }) };
-}
-
-function expectError<E extends Error>(fn: () => unknown, type: abstract new (...args: never[]) => E, message: RegExp): void {
-  try {
-    fn();
-  } catch (e) {
-    assert.instance(e, type);
-    assert.match((e as Error).message, message);
-    return;
-  }
-  assert.unreachable(`expected ${type.name}`);
 }
 
 export function register(backends: readonly NamedBackend[]): void {
@@ -154,14 +136,14 @@ export function register(backends: readonly NamedBackend[]): void {
   s("bad configs name the plugin, the field and the module", async () => {
     const { reference } = await import("../harness/backends.ts");
     const peft = new PeftModel(await tiny(reference));
-    expectError(() => peft.addAdapter("x", "lora", { r: 0 }), PluginConfigError, /lora: r: .*(0)/);
-    expectError(() => peft.addAdapter("x", "lora", { targets: ["qq"] }), PluginConfigError, /lora: targets: .*"qq".*matches no module/);
-    expectError(() => peft.addAdapter("x", "lora", { targets: ["DenseReluDense"] }), PluginConfigError, /DenseReluDense is a feed-forward block.*Linear/);
-    expectError(() => peft.addAdapter("x", "lora", { targets: ["q"], layers: [9] }), PluginConfigError, /matches no module in layers \[9\]/);
-    expectError(() => peft.addAdapter("x", "nosuch", {}), PluginConfigError, /no plugin named "nosuch"/);
-    expectError(() => peft.setActive("missing"), AdapterError, /adapter "missing": no such adapter/);
+    await expectError(() => peft.addAdapter("x", "lora", { r: 0 }), PluginConfigError, /lora: r: .*(0)/);
+    await expectError(() => peft.addAdapter("x", "lora", { targets: ["qq"] }), PluginConfigError, /lora: targets: .*"qq".*matches no module/);
+    await expectError(() => peft.addAdapter("x", "lora", { targets: ["DenseReluDense"] }), PluginConfigError, /DenseReluDense is a feed-forward block.*Linear/);
+    await expectError(() => peft.addAdapter("x", "lora", { targets: ["q"], layers: [9] }), PluginConfigError, /matches no module in layers \[9\]/);
+    await expectError(() => peft.addAdapter("x", "nosuch", {}), PluginConfigError, /no plugin named "nosuch"/);
+    await expectError(() => peft.setActive("missing"), AdapterError, /adapter "missing": no such adapter/);
     peft.addAdapter("ok", "lora", {});
-    expectError(() => peft.addAdapter("ok", "lora", {}), AdapterError, /exists already/);
+    await expectError(() => peft.addAdapter("ok", "lora", {}), AdapterError, /exists already/);
     assert.is(peft.adapterNames().length, 1, "failed additions left nothing behind");
     peft.dispose();
     peft.base.dispose();

@@ -16,48 +16,38 @@ import { ones, tensor, zeros } from "../../core/tensor/create.ts";
 import { crossEntropy } from "../../core/tensor/ops/cross-entropy.ts";
 import { gather } from "../../core/tensor/ops/gather.ts";
 import type { NamedBackend } from "../harness/backends.ts";
-
-function expectError<E extends Error>(fn: () => unknown, type: abstract new (...args: never[]) => E, message: RegExp): E {
-  try {
-    fn();
-  } catch (e) {
-    assert.instance(e, type);
-    assert.match((e as Error).message, message);
-    return e as E;
-  }
-  throw new Error(`expected ${type.name}`);
-}
+import { expectError } from "../harness/expect.ts";
 
 export function register(backends: readonly NamedBackend[]): void {
  for (const { name, backend } of backends) {
   const s = suite(`errors on ${name}`);
   const opts = { backend };
 
-  s("shape mismatch names the op and both shapes", () => {
-    const e = expectError(() => ones([2, 3], opts).add(ones([4], opts)), ShapeError, /add: .*\[2, 3\] and \[4\]/);
+  s("shape mismatch names the op and both shapes", async () => {
+    const e = await expectError(() => ones([2, 3], opts).add(ones([4], opts)), ShapeError, /add: .*\[2, 3\] and \[4\]/);
     assert.is(e._tag, "ShapeError");
-    expectError(() => ones([2, 3], opts).matmul(ones([4, 5], opts)), ShapeError, /matmul: inner sizes differ.*\[2, 3\] and \[4, 5\]/);
-    expectError(() => ones([2, 3], opts).reshape([4]), ShapeError, /reshape: cannot reshape 6 elements into 4/);
+    await expectError(() => ones([2, 3], opts).matmul(ones([4, 5], opts)), ShapeError, /matmul: inner sizes differ.*\[2, 3\] and \[4, 5\]/);
+    await expectError(() => ones([2, 3], opts).reshape([4]), ShapeError, /reshape: cannot reshape 6 elements into 4/);
   });
 
-  s("dtype, index and argument errors", () => {
+  s("dtype, index and argument errors", async () => {
     const table = ones([5, 2], opts);
-    expectError(() => gather(table, ones([3], opts)), DTypeError, /gather \(ids\): expected dtype int32, got float32/);
-    expectError(() => gather(table, tensor([0, 5], { ...opts, dtype: "int32" })), IndexOutOfRangeError, /index 5 is out of range for size 5/);
-    expectError(() => crossEntropy(ones([2, 3], opts), tensor([0, -7], { ...opts, dtype: "int32" })), IndexOutOfRangeError, /-7 is negative.*-100/);
-    expectError(() => ones([3], opts).dropout(1.5), InvalidArgumentError, /dropout: invalid p: 1.5/);
-    expectError(() => ones([3], opts).sum(3), InvalidArgumentError, /axis: 3 is out of range for a tensor of rank 1/);
+    await expectError(() => gather(table, ones([3], opts)), DTypeError, /gather \(ids\): expected dtype int32, got float32/);
+    await expectError(() => gather(table, tensor([0, 5], { ...opts, dtype: "int32" })), IndexOutOfRangeError, /index 5 is out of range for size 5/);
+    await expectError(() => crossEntropy(ones([2, 3], opts), tensor([0, -7], { ...opts, dtype: "int32" })), IndexOutOfRangeError, /-7 is negative.*-100/);
+    await expectError(() => ones([3], opts).dropout(1.5), InvalidArgumentError, /dropout: invalid p: 1.5/);
+    await expectError(() => ones([3], opts).sum(3), InvalidArgumentError, /axis: 3 is out of range for a tensor of rank 1/);
   });
 
-  s("a disposed tensor cannot be used", () => {
+  s("a disposed tensor cannot be used", async () => {
     const t = zeros([3], opts);
     t.dispose();
-    expectError(() => t.add(1), DisposedTensorError, /used after dispose/);
+    await expectError(() => t.add(1), DisposedTensorError, /used after dispose/);
   });
 
-  s("mixing backends is a typed error", () => {
+  s("mixing backends is a typed error", async () => {
     const other = createCpuBackend();
-    expectError(() => ones([2], opts).add(ones([2], { backend: other })), BackendMismatchError, /different backends/);
+    await expectError(() => ones([2], opts).add(ones([2], { backend: other })), BackendMismatchError, /different backends/);
   });
 
   s.run();
@@ -85,7 +75,7 @@ if (webgpu) {
     const { BufferLimitError } = await import("../../core/errors.ts");
     const limit = webgpu.backend.capabilities.maxBufferBytes;
     const elements = Math.floor(limit / 4) + 1024;
-    expectError(() => zeros([elements], { backend: webgpu.backend }), BufferLimitError, new RegExp(`${elements * 4} bytes.*(maxStorageBufferBindingSize|maxBufferSize)`));
+    await expectError(() => zeros([elements], { backend: webgpu.backend }), BufferLimitError, new RegExp(`${elements * 4} bytes.*(maxStorageBufferBindingSize|maxBufferSize)`));
   });
 
   gpuErrors("a lost device turns every later call into DeviceLostError", async () => {
