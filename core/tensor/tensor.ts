@@ -260,6 +260,13 @@ export class Tensor {
   gelu(): Tensor {
     return ew.gelu(this);
   }
+  /** Exact GELU x·Φ(x) (HF "gelu"); `gelu()` is the tanh approximation (HF "gelu_new"). */
+  geluErf(): Tensor {
+    return ew.geluErf(this);
+  }
+  silu(): Tensor {
+    return ew.silu(this);
+  }
   tanh(): Tensor {
     return ew.tanh(this);
   }

@@ -270,8 +270,9 @@ export class T5DenseActDense extends Module {
       case "gelu_new":
         return x.gelu();
       case "gelu":
+        return x.geluErf();
       case "silu":
-        throw InvalidArgumentError.of("T5", "dense_act_fn", `"${this.config.denseActFn}" is not implemented yet (relu and gelu_new are)`);
+        return x.silu();
     }
     return this.config.denseActFn satisfies never;
   }

@@ -41,6 +41,55 @@ function geluGradRef(x: number): number {
   return 0.5 * (1 + t) + 0.5 * x * (1 - t * t) * SQRT_2_OVER_PI * (1 + 3 * GELU_C * x * x);
 }
 
+// Exact GELU (HF "gelu"): gelu(x) = x·Φ(x) = ½·x·erfc(−x/√2),  gelu'(x) = Φ(x) + x·φ(x), φ(x) = e^{−x²/2}/√(2π).
+// SiLU / swish (HF "silu"): silu(x) = x·σ(x),  silu'(x) = σ(x)·(1 + x·(1 − σ(x))).
+
+/**
+ * erfc to float64 accuracy for the CPU reference: Maclaurin series of erf for |x| < 2, a continued
+ * fraction (Lentz) for erfc beyond (relative error ~1e-15 in both ranges).
+ */
+export function erfc64(x: number): number {
+  const ax = Math.abs(x);
+  if (ax < 2) {
+    // erf(x) = 2/√π Σ (−1)ⁿ x^{2n+1} / (n!(2n+1))
+    let term = ax;
+    let sum = ax;
+    for (let n = 1; n < 80; n++) {
+      term *= (-ax * ax) / n;
+      const add = term / (2 * n + 1);
+      sum += add;
+      if (Math.abs(add) < 1e-17 * Math.abs(sum)) break;
+    }
+    const erf = (2 / Math.sqrt(Math.PI)) * sum;
+    return x >= 0 ? 1 - erf : 1 + erf;
+  }
+  // erfc(x) = e^{−x²}/√π · 1/(x + 1/2/(x + 1/(x + 3/2/(x + …))))
+  let f = ax;
+  let c = ax;
+  let d = 0;
+  for (let n = 1; n < 200; n++) {
+    const an = n / 2;
+    d = ax + an * d;
+    d = d === 0 ? 1e-300 : 1 / d;
+    c = ax + an / c;
+    const delta = c * d;
+    f *= delta;
+    if (Math.abs(delta - 1) < 1e-16) break;
+  }
+  const tail = Math.exp(-ax * ax) / Math.sqrt(Math.PI) / f;
+  return x >= 0 ? tail : 2 - tail;
+}
+
+function geluErfRef(x: number): number {
+  return 0.5 * x * erfc64(-x / Math.SQRT2);
+}
+function geluErfGradRef(x: number): number {
+  return 0.5 * erfc64(-x / Math.SQRT2) + (x * Math.exp(-0.5 * x * x)) / Math.sqrt(2 * Math.PI);
+}
+function sigmoidRef(x: number): number {
+  return 1 / (1 + Math.exp(-x));
+}
+
 // Counter-based dropout mask: keep element i iff uniform(hash(i, seed)) ≥ p. The same bits on CPU and GPU
 // (lowbias32 integer hash, 24-bit uniform), so masks agree across backends and backward regenerates the
 // forward's mask from the seed instead of storing it.
@@ -83,6 +132,21 @@ fn gelu(x: f32) -> f32 {
   let u = ${SQRT_2_OVER_PI} * (x + ${GELU_C} * x * x * x);
   return x * sigmoid(2.0 * u);
 }
+// erfc for z ≥ 0 with small relative error: Abramowitz & Stegun 7.1.26 form t·P(t)·e^{−z²},
+// t = 1/(1 + 0.3275911·z); for z < 0, erfc(z) = 2 − erfc(−z). Keeping the e^{−z²} factor exact makes
+// Φ(x) = ½·erfc(−x/√2) accurate relative to itself in the far negative tail.
+fn erfc_nonneg(z: f32) -> f32 {
+  let t = 1.0 / (1.0 + 0.3275911 * z);
+  let poly = t * (0.254829592 + t * (-0.284496736 + t * (1.421413741 + t * (-1.453152027 + t * 1.061405429))));
+  return poly * exp(-z * z);
+}
+fn erfc_f32(z: f32) -> f32 {
+  return select(2.0 - erfc_nonneg(-z), erfc_nonneg(z), z >= 0.0);
+}
+fn gelu_erf(x: f32) -> f32 { return 0.5 * x * erfc_f32(-x * 0.70710678118654752); }
+fn gelu_erf_grad(x: f32) -> f32 {
+  return 0.5 * erfc_f32(-x * 0.70710678118654752) + x * exp(-0.5 * x * x) * 0.39894228040143268;
+}
 fn gelu_grad(x: f32) -> f32 {
   let u = ${SQRT_2_OVER_PI} * (x + ${GELU_C} * x * x * x);
   let sg = sigmoid(2.0 * u);
@@ -112,6 +176,8 @@ const rules = {
   rsqrt: { arity: 1, cpu: (a) => 1 / Math.sqrt(a), wgsl: "inverseSqrt(a)" },
   relu: { arity: 1, cpu: (a) => (a > 0 ? a : 0), wgsl: "select(0.0, a, a > 0.0)" },
   gelu: { arity: 1, cpu: geluRef, wgsl: "gelu(a)" },
+  geluErf: { arity: 1, cpu: geluErfRef, wgsl: "gelu_erf(a)" },
+  silu: { arity: 1, cpu: (a) => a * sigmoidRef(a), wgsl: "a * sigmoid(a)" },
   tanh: { arity: 1, cpu: Math.tanh, wgsl: "tanh_accurate(a)" },
   abs: { arity: 1, cpu: Math.abs, wgsl: "abs(a)" },
   square: { arity: 1, cpu: (a) => a * a, wgsl: "a * a" },
@@ -142,6 +208,9 @@ const rules = {
   /** relu'(x) = 1 for x > 0, else 0 */
   reluGrad: { arity: 2, cpu: (g, x) => (x > 0 ? g : 0), wgsl: "select(0.0, a, b > 0.0)" },
   geluGrad: { arity: 2, cpu: (g, x) => g * geluGradRef(x), wgsl: "a * gelu_grad(b)" },
+  geluErfGrad: { arity: 2, cpu: (g, x) => g * geluErfGradRef(x), wgsl: "a * gelu_erf_grad(b)" },
+  /** silu'(x) = σ(x)·(1 + x·(1 − σ(x))) */
+  siluGrad: { arity: 2, cpu: (g, x) => g * sigmoidRef(x) * (1 + x * (1 - sigmoidRef(x))), wgsl: "a * sigmoid(b) * (1.0 + b * (1.0 - sigmoid(b)))" },
   /** tanh'(x) = 1 − y², y = tanh(x) */
   tanhGrad: { arity: 2, cpu: (g, y) => g * (1 - y * y), wgsl: "a * (1.0 - b * b)" },
   /** d/dx x^s = s·x^(s−1) */
@@ -432,6 +501,16 @@ export function relu(x: Tensor): Tensor {
 /** tanh-approximated GELU; derivative in the rule table (geluGrad) */
 export function gelu(x: Tensor): Tensor {
   return record("gelu", elementwise("gelu", [x]), [x], (g, [sx]) => [elementwise("geluGrad", [g, sx!])], [x]);
+}
+
+/** Exact (erf) GELU, HF's "gelu"; derivative Φ(x) + x·φ(x) in the rule table (geluErfGrad) */
+export function geluErf(x: Tensor): Tensor {
+  return record("geluErf", elementwise("geluErf", [x]), [x], (g, [sx]) => [elementwise("geluErfGrad", [g, sx!])], [x]);
+}
+
+/** SiLU / swish x·σ(x), HF's "silu"; derivative in the rule table (siluGrad) */
+export function silu(x: Tensor): Tensor {
+  return record("silu", elementwise("silu", [x]), [x], (g, [sx]) => [elementwise("siluGrad", [g, sx!])], [x]);
 }
 
 /** d/dx tanh x = 1 − tanh²x */
