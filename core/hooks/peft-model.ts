@@ -181,6 +181,7 @@ export class PeftModel {
       },
       trainBase: (t) => void state.trainedBase.add(t),
       training: () => model.training,
+      dropout: (x, p) => (p > 0 && model.training ? x.dropout(p) : x),
     };
     try {
       p.inject(ctx);

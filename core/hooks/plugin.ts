@@ -87,8 +87,10 @@ export interface InjectContext<C> {
   mergeable(linear: Linear, deltaWeight: () => Tensor): void;
   /** Base-model parameters this adapter trains too (BitFit biases it adds, layer norms, full fine-tuning). */
   trainBase(parameter: Tensor): void;
-  /** True while the model is in training mode (for dropout inside hooks). */
+  /** True while the model is in training mode. */
   training(): boolean;
+  /** Inverted dropout with probability `p` while training; `x` itself otherwise (or when p = 0). */
+  dropout(x: Tensor, p: number): Tensor;
 }
 
 /**

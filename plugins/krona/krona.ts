@@ -388,7 +388,7 @@ export const krona: PeftPlugin<KronaConfig> = {
       const A = ctx.zeros(`${path}.${PARAM_A}`, [a1, a2]); // (a1, a2), zero: the model starts unchanged
       const B = ctx.kaimingUniform(`${path}.${PARAM_B}`, [b1, b2]); // (b1, b2), U(±1/√b2)
       ctx.parallel(module, (x) => {
-        const input = config.dropout > 0 && ctx.training() ? x.dropout(config.dropout) : x;
+        const input = ctx.dropout(x, config.dropout);
         return kronApply(input, A, B, { scale: config.scale }); // (…, in) → (…, out)
       });
       ctx.mergeable(module, () => (config.scale === 1 ? kron(A, B) : kron(A, B).mul(config.scale))); // (out, in)

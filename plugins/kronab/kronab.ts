@@ -72,7 +72,7 @@ export const kronab: PeftPlugin<KronabConfig> = {
       const B = ctx.kaimingUniform(`${path}.kronab_B`, [b1, b2]); // (b1, b2)
       const sRes = config.residual ? ctx.full(`${path}.kronab_res`, [1], config.residualInit) : null; // (1)
       ctx.parallel(module, (h) => {
-        const input = config.dropout > 0 && ctx.training() ? h.dropout(config.dropout) : h;
+        const input = ctx.dropout(h, config.dropout);
         const delta = kronApply(input, A, B, { scale: config.scale }); // (B, L, D)
         return sRes ? delta.add(h.mul(sRes)) : delta;
       });

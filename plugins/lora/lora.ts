@@ -95,7 +95,7 @@ export const lora: PeftPlugin<LoraConfig> = {
       const A = ctx.kaimingUniform(`${path}.lora_A.weight`, [config.r, module.inFeatures]); // (r, in)
       const B = ctx.zeros(`${path}.lora_B.weight`, [module.outFeatures, config.r]); // (out, r)
       ctx.parallel(module, (x) => {
-        const input = config.dropout > 0 && ctx.training() ? x.dropout(config.dropout) : x;
+        const input = ctx.dropout(x, config.dropout);
         return input.matmul(A.transpose()).matmul(B.transpose()).mul(scale); // (…, in) → (…, r) → (…, out)
       });
       ctx.mergeable(module, () => B.matmul(A).mul(scale)); // (out, in)
