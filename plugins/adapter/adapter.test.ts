@@ -5,48 +5,21 @@
  */
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
-import type { Backend } from "../../core/backend/backend.ts";
 import { PeftModel } from "../../core/hooks/peft-model.ts";
 import { parsePluginConfig } from "../../core/hooks/plugin.ts";
 import { parseT5Config } from "../../core/io/t5-config.ts";
-import { loadT5, t5Skeleton } from "../../core/models/t5/load.ts";
-import type { T5ForConditionalGeneration } from "../../core/models/t5/model.ts";
+import { t5Skeleton } from "../../core/models/t5/load.ts";
 import { noGrad } from "../../core/tensor/autograd.ts";
 import { tensor } from "../../core/tensor/create.ts";
 import { Generator } from "../../core/tensor/random.ts";
 import { tidy } from "../../core/tensor/scope.ts";
 import "../mod.ts"; // registers the built-in plugins by name
-import { hostFiles } from "../../runners/host-files.ts";
 import type { NamedBackend } from "../../test/harness/backends.ts";
 import { reference } from "../../test/harness/backends.ts";
 import { assertClose } from "../../test/harness/check-op.ts";
 import { type Activation, activate, adapter } from "./adapter.ts";
 import { expectConfigError } from "../../test/harness/expect.ts";
-
-const MODEL_DIR = decodeURIComponent(new URL("../../test/goldens/t5/tiny-v1_0-relu-tied", import.meta.url).pathname);
-
-async function tinyT5(backend: Backend, dtype: "float32" | "float64" = "float32"): Promise<T5ForConditionalGeneration> {
-  return (await loadT5(MODEL_DIR, { backend, fs: await hostFiles(), dtype })).eval();
-}
-
-/** [module path, hook kind] of every hook adapter "a" attached. */
-function hooksOf(model: T5ForConditionalGeneration): [string, string][] {
-  const out: [string, string][] = [];
-  for (const [path, m] of model.namedModules()) for (const h of m.hooks) if (h.adapter === "a") out.push([path, h.kind]);
-  return out;
-}
-
-/** Sets every adapter parameter to seeded N(0, 0.3²) values; returns them by path. */
-async function randomize(peft: PeftModel, seed: number): Promise<Map<string, Float64Array>> {
-  const g = new Generator(seed);
-  const values = new Map<string, Float64Array>();
-  for (const [path, t] of peft.adapter("a").parameters) {
-    const v = Float64Array.from({ length: t.size }, () => 0.3 * g.normal());
-    t.backend.upload(t.bufferFor("test"), t.dtype === "float64" ? v : Float32Array.from(v));
-    values.set(path, t.dtype === "float64" ? v : Float64Array.from(Float32Array.from(v)));
-  }
-  return values;
-}
+import { adapterHooks, randomizeAdapter, tinyT5 } from "../../test/harness/plugins.ts";
 
 const ACT: Record<Activation, (x: number) => number> = {
   relu: (x) => Math.max(0, x),
@@ -84,7 +57,7 @@ export function register(backends: readonly NamedBackend[]): void {
     for (const [config, count, kind, where] of cases) {
       const peft = new PeftModel(model);
       peft.addAdapter("a", "adapter", config);
-      const hooks = hooksOf(model);
+      const hooks = adapterHooks(model);
       assert.is(hooks.length, count, `${JSON.stringify(config)}: ${hooks.map(([p]) => p).join(", ")}`);
       assert.is(new Set(hooks.map(([p]) => p)).size, count, "one hook per block");
       for (const [path, k] of hooks) {
@@ -118,7 +91,7 @@ export function register(backends: readonly NamedBackend[]): void {
       for (const [config, path, act, scale] of cases) {
         const peft = new PeftModel(model);
         const state = peft.addAdapter("a", "adapter", config);
-        const values = await randomize(peft, 11);
+        const values = randomizeAdapter(peft, "a", 11);
         const M = state.parameters.get(`${path}.adapter_down.bias`)!.size;
         const block = model.getModule(path);
         const run = (input: typeof x) => noGrad(() => tidy(() => (block as unknown as { forward(t: typeof x): typeof x }).forward(input)));
@@ -187,7 +160,7 @@ export function register(backends: readonly NamedBackend[]): void {
     await expectConfigError(() => peft.addAdapter("a", "adapter", { targets: { regex: ".*\\.nothing" } }), "targets");
     await expectConfigError(() => peft.addAdapter("a", "adapter", { layers: [7] }), "targets");
     assert.equal(peft.adapterNames(), [], "failed adds leave nothing behind");
-    assert.is(hooksOf(model).length, 0);
+    assert.is(adapterHooks(model).length, 0);
     model.dispose();
   });
 

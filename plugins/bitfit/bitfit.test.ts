@@ -23,6 +23,7 @@ import { reference } from "../../test/harness/backends.ts";
 import { assertClose } from "../../test/harness/check-op.ts";
 import { bitfit } from "./bitfit.ts";
 import { expectConfigError } from "../../test/harness/expect.ts";
+import { adapterHooks } from "../../test/harness/plugins.ts";
 
 const goldens = (name: string) => decodeURIComponent(new URL(`../../test/goldens/t5/${name}`, import.meta.url).pathname);
 const T5_SMALL = parseT5Config({ model_type: "t5" }, "t5-small defaults");
@@ -30,12 +31,6 @@ const cfg = (raw: unknown) => parsePluginConfig(bitfit, raw);
 
 async function load(name: string, backend: Backend, dtype: "float32" | "float64" = "float32"): Promise<T5ForConditionalGeneration> {
   return (await loadT5(goldens(name), { backend, fs: await hostFiles(), dtype })).eval();
-}
-
-function hooksOf(model: T5ForConditionalGeneration): [string, string][] {
-  const out: [string, string][] = [];
-  for (const [path, m] of model.namedModules()) for (const h of m.hooks) if (h.adapter === "a") out.push([path, h.kind]);
-  return out;
 }
 
 export function register(backends: readonly NamedBackend[]): void {
@@ -47,7 +42,7 @@ export function register(backends: readonly NamedBackend[]): void {
       const linears = [...model.namedModules()].filter(([, m]) => m instanceof Linear).map(([p]) => p);
       const peft = new PeftModel(model);
       const state = peft.addAdapter("a", "bitfit", {});
-      const hooks = hooksOf(model);
+      const hooks = adapterHooks(model);
       const enc = model.config.numLayers;
       const dec = model.config.numDecoderLayers;
       assert.is(hooks.length, enc * (4 + ffn.length) + dec * (8 + ffn.length) + 1, name);
@@ -71,7 +66,7 @@ export function register(backends: readonly NamedBackend[]): void {
     const model = await load("tiny-v1_0-relu-tied", reference, "float64");
     const peft = new PeftModel(model);
     const state = peft.addAdapter("a", "bitfit", { targets: ["q", "v"], trainLayerNorms: true });
-    assert.is(hooksOf(model).length, 2 * (2 + 3 * 2), "q and v of 2 encoder + 3 decoder blocks (self- and cross-attention)");
+    assert.is(adapterHooks(model).length, 2 * (2 + 3 * 2), "q and v of 2 encoder + 3 decoder blocks (self- and cross-attention)");
     const norms = [...model.namedModules()].filter(([, m]) => m instanceof RMSNorm);
     assert.is(norms.length, 2 * 2 + 1 + 3 * 3 + 1);
     assert.is(state.trainedBase.size, norms.length);

@@ -5,38 +5,24 @@
  */
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
-import type { Backend } from "../../core/backend/backend.ts";
 import { PeftModel } from "../../core/hooks/peft-model.ts";
 import { parsePluginConfig } from "../../core/hooks/plugin.ts";
 import { parseT5Config } from "../../core/io/t5-config.ts";
-import { loadT5, t5Skeleton } from "../../core/models/t5/load.ts";
-import type { T5ForConditionalGeneration } from "../../core/models/t5/model.ts";
+import { t5Skeleton } from "../../core/models/t5/load.ts";
 import { noGrad } from "../../core/tensor/autograd.ts";
 import { tensor } from "../../core/tensor/create.ts";
 import { Generator } from "../../core/tensor/random.ts";
 import { tidy } from "../../core/tensor/scope.ts";
 import type { Tensor } from "../../core/tensor/tensor.ts";
 import "../mod.ts"; // registers the built-in plugins by name
-import { hostFiles } from "../../runners/host-files.ts";
 import type { NamedBackend } from "../../test/harness/backends.ts";
 import { reference } from "../../test/harness/backends.ts";
 import { assertClose } from "../../test/harness/check-op.ts";
 import { PHM_RULE_PATH, compacter, phmWeight } from "./compacter.ts";
 import { expectConfigError } from "../../test/harness/expect.ts";
-
-const MODEL_DIR = decodeURIComponent(new URL("../../test/goldens/t5/tiny-v1_0-relu-tied", import.meta.url).pathname);
+import { adapterHooks, tinyT5 } from "../../test/harness/plugins.ts";
 const T5_SMALL = parseT5Config({ model_type: "t5" }, "t5-small defaults");
 const cfg = (raw: unknown) => parsePluginConfig(compacter, raw);
-
-async function tinyT5(backend: Backend, dtype: "float32" | "float64" = "float32"): Promise<T5ForConditionalGeneration> {
-  return (await loadT5(MODEL_DIR, { backend, fs: await hostFiles(), dtype })).eval();
-}
-
-function hooksOf(model: T5ForConditionalGeneration): [string, string][] {
-  const out: [string, string][] = [];
-  for (const [path, m] of model.namedModules()) for (const h of m.hooks) if (h.adapter === "a") out.push([path, h.kind]);
-  return out;
-}
 
 type Matrix = number[][];
 const matmul = (a: Matrix, b: Matrix): Matrix => a.map((row) => b[0]!.map((_, j) => row.reduce((acc, x, k) => acc + x * b[k]![j]!, 0)));
@@ -136,7 +122,7 @@ export function register(backends: readonly NamedBackend[]): void {
     for (const [config, count, where] of cases) {
       const peft = new PeftModel(model);
       const state = peft.addAdapter("a", "compacter", config);
-      const hooks = hooksOf(model);
+      const hooks = adapterHooks(model);
       assert.is(hooks.length, count, JSON.stringify(config));
       for (const [path, kind] of hooks) {
         assert.is(kind, "sequential", path);
@@ -173,7 +159,7 @@ export function register(backends: readonly NamedBackend[]): void {
     await expectConfigError(() => peft.addAdapter("a", "compacter", {}), "reductionFactor"); // ⌊16/32⌋ = 0 on the tiny model
     await expectConfigError(() => compacter.countParameters(t5Skeleton(T5_SMALL), cfg({ phmDim: 5 })), "phmDim");
     assert.equal(peft.adapterNames(), []);
-    assert.is(hooksOf(model).length, 0);
+    assert.is(adapterHooks(model).length, 0);
     model.dispose();
   });
 

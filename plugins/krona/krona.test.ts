@@ -15,10 +15,7 @@ import type { Backend } from "../../core/backend/backend.ts";
 import { loadAdapter, saveAdapter } from "../../core/hooks/adapter-files.ts";
 import { PeftModel } from "../../core/hooks/peft-model.ts";
 import { openSafetensors, writeSafetensors } from "../../core/io/safetensors.ts";
-import { loadT5 } from "../../core/models/t5/load.ts";
-import type { T5ForConditionalGeneration } from "../../core/models/t5/model.ts";
 import type { Linear } from "../../core/nn/layers.ts";
-import { noGrad } from "../../core/tensor/autograd.ts";
 import { tensor } from "../../core/tensor/create.ts";
 import { Generator } from "../../core/tensor/random.ts";
 import { tidy } from "../../core/tensor/scope.ts";
@@ -29,33 +26,12 @@ import { type NamedBackend, reference } from "../../test/harness/backends.ts";
 import { assertClose } from "../../test/harness/check-op.ts";
 import { factorization, krona, kron, kronApply } from "./krona.ts";
 import { expectConfigError, tempDir } from "../../test/harness/expect.ts";
-
-const MODEL_DIR = decodeURIComponent(new URL("../../test/goldens/t5/tiny-v1_0-relu-tied", import.meta.url).pathname);
+import { logitsOf, randomizeAdapter, roundedNormals, tinyT5 } from "../../test/harness/plugins.ts";
 const BATCH = {
   inputIds: [[58, 89, 61, 50, 23, 68, 1], [49, 6, 24, 24, 1, 0, 0]],
   attentionMask: [[1, 1, 1, 1, 1, 1, 1], [1, 1, 1, 1, 1, 0, 0]],
   labels: [[68, 88, 11, 1], [36, 51, 1, -100]],
 };
-
-async function tinyT5(backend: Backend): Promise<T5ForConditionalGeneration> {
-  return (await loadT5(MODEL_DIR, { backend, fs: await hostFiles() })).eval();
-}
-
-async function logitsOf(model: { forward: T5ForConditionalGeneration["forward"] }): Promise<Float32Array> {
-  const t = noGrad(() => tidy(() => model.forward(BATCH).logits));
-  const data = (await t.data()) as Float32Array;
-  t.dispose();
-  return data;
-}
-
-function randomF32(n: number, gen: Generator, scale = 1): Float64Array {
-  return Float64Array.from({ length: n }, () => Math.fround(scale * gen.normal()));
-}
-
-async function randomize(peft: PeftModel, name: string, seed: number): Promise<void> {
-  const g = new Generator(seed);
-  for (const [, t] of peft.adapter(name).parameters) t.backend.upload(t.bufferFor("test"), Float32Array.from(randomF32(t.size, g, 0.3)));
-}
 
 /** HF PEFT LoKrConfig's fields (peft/tuners/lokr/config.py + PeftConfig). */
 const LOKR_CONFIG_FIELDS = [
@@ -89,10 +65,10 @@ async function valueAndGrads(backend: Backend, dtype: "float32" | "float64", c: 
   const [b1, b2] = c.b;
   const N = c.lead.reduce((p, d) => p * d, 1);
   const g = new Generator(seed);
-  const xData = randomF32(N * a2 * b2, g);
-  const AData = randomF32(a1 * a2, g);
-  const BData = randomF32(b1 * b2, g);
-  const wData = randomF32(N * a1 * b1, g);
+  const xData = roundedNormals(N * a2 * b2, g);
+  const AData = roundedNormals(a1 * a2, g);
+  const BData = roundedNormals(b1 * b2, g);
+  const wData = roundedNormals(N * a1 * b1, g);
   const make = (data: Float64Array, shape: readonly number[], requiresGrad: boolean) =>
     tensor(dtype === "float64" ? data : Float32Array.from(data), { backend, shape, dtype, requiresGrad });
   const leaf = c.transposedX ? make(xData, [a2 * b2, N], true) : make(xData, [...c.lead, a2 * b2], true);
@@ -113,8 +89,8 @@ export function register(backends: readonly NamedBackend[]): void {
   s("kron(A, B) is the Kronecker product: kron[i1·b1 + j1, i2·b2 + j2] = A[i1, i2]·B[j1, j2]", async () => {
     const g = new Generator(1);
     const [a1, a2, b1, b2] = [3, 2, 4, 5];
-    const A = randomF32(a1 * a2, g);
-    const B = randomF32(b1 * b2, g);
+    const A = roundedNormals(a1 * a2, g);
+    const B = roundedNormals(b1 * b2, g);
     const K = kron(tensor(A, { backend: reference, shape: [a1, a2] }), tensor(B, { backend: reference, shape: [b1, b2] }));
     assert.equal(K.shape, [a1 * b1, a2 * b2]);
     const data = await K.data();
@@ -199,7 +175,7 @@ export function register(backends: readonly NamedBackend[]): void {
     s(`merge adds exactly s·kron(A, B) to W on ${name}`, async () => {
       const peft = new PeftModel(await tinyT5(backend));
       peft.addAdapter("a", "krona", { targets: ["wi"], a1: 3, a2: 2, scale: 0.25 });
-      await randomize(peft, "a", 4);
+      randomizeAdapter(peft, "a", 4);
       const path = "decoder.block.1.layer.2.DenseReluDense.wi";
       const linear = new Map(peft.base.namedModules()).get(path) as Linear;
       const before = await linear.weight.data();
@@ -225,8 +201,8 @@ export function register(backends: readonly NamedBackend[]): void {
         try {
           const peft = new PeftModel(await tinyT5(backend));
           const adapter = peft.addAdapter("a", "krona", config, { seed: 1 });
-          await randomize(peft, "a", 5);
-          const logits = await logitsOf(peft);
+          randomizeAdapter(peft, "a", 5);
+          const logits = await logitsOf(peft, BATCH);
           await saveAdapter(peft, dir, { fs, adapter: "a" });
 
           const json = JSON.parse(await fs.readText(fs.join(dir, "adapter_config.json"))) as Record<string, unknown>;
@@ -256,7 +232,7 @@ export function register(backends: readonly NamedBackend[]): void {
           for (const [path, t] of adapter.parameters) {
             assert.equal(Array.from(await loaded.parameters.get(path)!.data()), Array.from(await t.data()), `${path} bit-exact`);
           }
-          assert.equal(Array.from(await logitsOf(fresh)), Array.from(logits), "logits after LOKR export → import are bit-identical");
+          assert.equal(Array.from(await logitsOf(fresh, BATCH)), Array.from(logits), "logits after LOKR export → import are bit-identical");
           fresh.dispose();
           fresh.base.dispose();
           peft.dispose();
@@ -278,8 +254,8 @@ export function register(backends: readonly NamedBackend[]): void {
         const g = new Generator(11);
         const tensors: Record<string, { dtype: "F32"; shape: number[]; data: Float32Array }> = {};
         for (const p of paths) {
-          tensors[`base_model.model.${p}.lokr_w1`] = { dtype: "F32", shape: [2, 2], data: Float32Array.from(randomF32(4, g, 0.5)) };
-          tensors[`base_model.model.${p}.lokr_w2`] = { dtype: "F32", shape: [8, 8], data: Float32Array.from(randomF32(64, g, 0.5)) };
+          tensors[`base_model.model.${p}.lokr_w1`] = { dtype: "F32", shape: [2, 2], data: Float32Array.from(roundedNormals(4, g, 0.5)) };
+          tensors[`base_model.model.${p}.lokr_w2`] = { dtype: "F32", shape: [8, 8], data: Float32Array.from(roundedNormals(64, g, 0.5)) };
         }
         const config = {
           peft_type: "LOKR", task_type: "SEQ_2_SEQ_LM", base_model_name_or_path: null, revision: null, inference_mode: true,
@@ -293,7 +269,7 @@ export function register(backends: readonly NamedBackend[]): void {
         const state = await loadAdapter(peft, dir, { fs });
         assert.is(state.parameters.size, 2 * paths.length);
         assert.is((state.config as { scale: number }).scale, alpha / r);
-        const withAdapter = await logitsOf(peft);
+        const withAdapter = await logitsOf(peft, BATCH);
 
         const merged = await tinyT5(backend);
         const modules = new Map(merged.namedModules());
@@ -307,7 +283,7 @@ export function register(backends: readonly NamedBackend[]): void {
           }
           backend.upload(w.weight.bufferFor("test"), Float32Array.from(W));
         }
-        assertClose(withAdapter, await logitsOf(merged), { rtol: 1e-5, atol: 1e-5 }, "LoKr adapter = merged reference");
+        assertClose(withAdapter, await logitsOf(merged, BATCH), { rtol: 1e-5, atol: 1e-5 }, "LoKr adapter = merged reference");
         peft.dispose();
         base.dispose();
         merged.dispose();

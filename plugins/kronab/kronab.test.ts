@@ -9,13 +9,11 @@
  */
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
-import type { Backend } from "../../core/backend/backend.ts";
 import { loadAdapter, saveAdapter } from "../../core/hooks/adapter-files.ts";
 import { AdapterError } from "../../core/hooks/errors.ts";
 import { runHooked } from "../../core/hooks/hooks.ts";
 import { PeftModel } from "../../core/hooks/peft-model.ts";
 import { openSafetensors } from "../../core/io/safetensors.ts";
-import { loadT5 } from "../../core/models/t5/load.ts";
 import type { T5DenseActDense, T5ForConditionalGeneration } from "../../core/models/t5/model.ts";
 import type { Module } from "../../core/nn/module.ts";
 import { noGrad } from "../../core/tensor/autograd.ts";
@@ -29,22 +27,8 @@ import { assertClose } from "../../test/harness/check-op.ts";
 import { kron } from "../krona/krona.ts";
 import { kronab } from "./kronab.ts";
 import { expectConfigError } from "../../test/harness/expect.ts";
-
-const MODEL_DIR = decodeURIComponent(new URL("../../test/goldens/t5/tiny-v1_0-relu-tied", import.meta.url).pathname);
+import { randomizeAdapter, roundedNormals, tinyT5 } from "../../test/harness/plugins.ts";
 const BATCH = { inputIds: [[58, 89, 61, 50, 1]], attentionMask: [[1, 1, 1, 1, 1]], labels: [[68, 88, 1]] };
-
-async function tinyT5(backend: Backend): Promise<T5ForConditionalGeneration> {
-  return (await loadT5(MODEL_DIR, { backend, fs: await hostFiles() })).eval();
-}
-
-function randomF32(n: number, gen: Generator, scale = 1): Float64Array {
-  return Float64Array.from({ length: n }, () => Math.fround(scale * gen.normal()));
-}
-
-async function randomize(peft: PeftModel, name: string, seed: number): Promise<void> {
-  const g = new Generator(seed);
-  for (const [, t] of peft.adapter(name).parameters) t.backend.upload(t.bufferFor("test"), Float32Array.from(randomF32(t.size, g, 0.3)));
-}
 
 const moduleAt = (model: T5ForConditionalGeneration, path: string) => new Map(model.namedModules()).get(path)! as Module;
 
@@ -56,12 +40,12 @@ export function register(backends: readonly NamedBackend[]): void {
       const scale = 1.5;
       const peft = new PeftModel(await tinyT5(backend));
       const adapter = peft.addAdapter("a", "kronab", { alsoAttention: true, residual: true, a1: 2, a2: 8, scale });
-      await randomize(peft, "a", 3);
+      randomizeAdapter(peft, "a", 3);
       const paths = ["encoder.block.1.layer.1.DenseReluDense", "decoder.block.0.layer.0.SelfAttention", "decoder.block.2.layer.1.EncDecAttention"];
       for (const [k, path] of paths.entries()) {
         const g = new Generator(20 + k);
-        const hData = randomF32(2 * 3 * 16, g);
-        const wData = randomF32(2 * 3 * 16, g);
+        const hData = roundedNormals(2 * 3 * 16, g);
+        const wData = roundedNormals(2 * 3 * 16, g);
         const params = ["kronab_A", "kronab_B", "kronab_res"].map((p) => adapter.parameters.get(`${path}.${p}`)!);
         // on the backend under test, through the hook; the block itself stands in as h²
         const h = tensor(Float32Array.from(hData), { backend, shape: [2, 3, 16], requiresGrad: true });
@@ -86,7 +70,7 @@ export function register(backends: readonly NamedBackend[]): void {
       // the real FFN block: with the adapter = without + s·h·kron(A, B)ᵀ + s_res·h
       const path = paths[0]!;
       const ffn = moduleAt(peft.base, path) as T5DenseActDense;
-      const h = tensor(Float32Array.from(randomF32(2 * 4 * 16, new Generator(9))), { backend, shape: [2, 4, 16] });
+      const h = tensor(Float32Array.from(roundedNormals(2 * 4 * 16, new Generator(9))), { backend, shape: [2, 4, 16] });
       const withAdapter = noGrad(() => ffn.forward(h));
       peft.disable();
       const [A, B, sRes] = ["kronab_A", "kronab_B", "kronab_res"].map((p) => adapter.parameters.get(`${path}.${p}`)!);
@@ -144,7 +128,7 @@ export function register(backends: readonly NamedBackend[]): void {
       // residualInit 1: out = block(h) + h at init
       const b = peft.addAdapter("b", "kronab", { residual: true, residualInit: 1 });
       assert.equal(Array.from(await b.parameters.get(`${path}.kronab_res`)!.data()), [1]);
-      const h = tensor(Float32Array.from(randomF32(3 * 16, new Generator(2))), { backend, shape: [1, 3, 16] });
+      const h = tensor(Float32Array.from(roundedNormals(3 * 16, new Generator(2))), { backend, shape: [1, 3, 16] });
       const out = noGrad(() => tidy(() => runHooked(moduleAt(peft.base, path), h, (x) => x.mul(3))));
       assertClose(await out.data(), Array.from(await h.data(), (x) => 4 * x), { rtol: 1e-6, atol: 1e-7 }, "3h + h");
       for (const t of [h, out]) t.dispose();
@@ -177,7 +161,7 @@ export function register(backends: readonly NamedBackend[]): void {
       const peft = new PeftModel(await tinyT5(reference));
       const config = { alsoAttention: true, residual: true, stacks: ["decoder"], layers: [2], a1: 8, a2: 2, scale: 0.5 };
       const a = peft.addAdapter("a", "kronab", config);
-      await randomize(peft, "a", 8);
+      randomizeAdapter(peft, "a", 8);
       await saveAdapter(peft, dir, { fs });
       const json = JSON.parse(await fs.readText(fs.join(dir, "adapter_config.json")));
       assert.is(json.peft_type, "WEBPEFT");

@@ -4,35 +4,23 @@
  */
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
-import type { Backend } from "../../core/backend/backend.ts";
 import { loadAdapter, saveAdapter } from "../../core/hooks/adapter-files.ts";
 import { AdapterError, PluginConfigError } from "../../core/hooks/errors.ts";
 import { PeftModel } from "../../core/hooks/peft-model.ts";
 import { openSafetensors } from "../../core/io/safetensors.ts";
 import { loadT5, saveT5 } from "../../core/models/t5/load.ts";
-import { noGrad } from "../../core/tensor/autograd.ts";
 import { tidy } from "../../core/tensor/scope.ts";
 import "../../plugins/mod.ts";
 import { hostFiles } from "../../runners/host-files.ts";
 import type { NamedBackend } from "../harness/backends.ts";
 import { assertClose } from "../harness/check-op.ts";
 import { expectError, tempDir } from "../harness/expect.ts";
+import { logitsOf, tinyT5 } from "../harness/plugins.ts";
 
 const goldens = new URL("../goldens/t5/", import.meta.url);
 const pathOf = (relative: string) => decodeURIComponent(new URL(relative, goldens).pathname).replace(/\/$/, "");
-const MODEL_DIR = pathOf("tiny-v1_0-relu-tied/");
 const BATCH = { inputIds: [[58, 89, 61, 50, 1]], attentionMask: [[1, 1, 1, 1, 1]], labels: [[68, 88, 1]] };
 
-async function tiny(backend: Backend) {
-  return (await loadT5(MODEL_DIR, { backend, fs: await hostFiles() })).eval();
-}
-
-async function logits(model: { forward: PeftModel["forward"] }): Promise<Float32Array> {
-  const t = noGrad(() => tidy(() => model.forward(BATCH).logits));
-  const data = (await t.data()) as Float32Array;
-  t.dispose();
-  return data;
-}
 
 export function register(backends: readonly NamedBackend[]): void {
   const s = suite("plugin framework");
@@ -43,7 +31,7 @@ export function register(backends: readonly NamedBackend[]): void {
         const fs = await hostFiles();
         const dir = pathOf(`adapters/${adapter}/`);
         const golden = JSON.parse(await fs.readText(fs.join(dir, "golden.json"))) as { loss: number } & typeof BATCH;
-        const peft = new PeftModel(await tiny(backend));
+        const peft = new PeftModel(await tinyT5(backend));
         await loadAdapter(peft, dir, { fs });
         const loss = tidy(() => peft.forward(golden).loss!);
         const value = await loss.item();
@@ -58,7 +46,7 @@ export function register(backends: readonly NamedBackend[]): void {
       const fs = await hostFiles();
       const { dir, cleanup } = await tempDir("webpeft-lora-");
       try {
-        const peft = new PeftModel(await tiny(backend));
+        const peft = new PeftModel(await tinyT5(backend));
         peft.addAdapter("default", "lora", { r: 2, alpha: 4, targets: ["q", "v"], layers: [0] });
         await saveAdapter(peft, dir, { fs });
         const config = JSON.parse(await fs.readText(fs.join(dir, "adapter_config.json")));
@@ -80,8 +68,8 @@ export function register(backends: readonly NamedBackend[]): void {
     });
 
     s(`adapters compose: two active LoRAs add up, setActive switches, disable removes both on ${name}`, async () => {
-      const peft = new PeftModel(await tiny(backend));
-      const base = await logits(peft);
+      const peft = new PeftModel(await tinyT5(backend));
+      const base = await logitsOf(peft, BATCH);
       peft.addAdapter("a", "lora", { r: 2 }, { seed: 1 });
       peft.addAdapter("b", "lora", { r: 3, targets: ["k", "o"] }, { seed: 2 });
       // make both non-trivial
@@ -91,23 +79,23 @@ export function register(backends: readonly NamedBackend[]): void {
         }
       }
       peft.setActive("a");
-      const onlyA = await logits(peft);
+      const onlyA = await logitsOf(peft, BATCH);
       peft.setActive("b");
-      const onlyB = await logits(peft);
+      const onlyB = await logitsOf(peft, BATCH);
       peft.setActive("a", "b");
-      const both = await logits(peft);
+      const both = await logitsOf(peft, BATCH);
       assert.ok(onlyA.some((v, i) => v !== base[i]) && onlyB.some((v, i) => v !== onlyA[i]), "each adapter changes the output");
       peft.merge();
-      assertClose(await logits(peft), both, { rtol: 1e-5, atol: 1e-5 }, "both merged = both as hooks");
+      assertClose(await logitsOf(peft, BATCH), both, { rtol: 1e-5, atol: 1e-5 }, "both merged = both as hooks");
       peft.disable();
-      assertClose(await logits(peft), base, { rtol: 1e-6, atol: 1e-6 }, "disabled (and unmerged) = base");
+      assertClose(await logitsOf(peft, BATCH), base, { rtol: 1e-6, atol: 1e-6 }, "disabled (and unmerged) = base");
       peft.dispose();
       peft.base.dispose();
     });
 
     s(`frozen base weights get no gradients; mergeAndUnload → saveT5 → loadT5 keeps the merged output on ${name}`, async () => {
       const fs = await hostFiles();
-      const peft = new PeftModel(await tiny(backend));
+      const peft = new PeftModel(await tinyT5(backend));
       peft.addAdapter("default", "lora", { r: 2 }, { seed: 3 });
       for (const [path, t] of peft.adapter("default").parameters) {
         if (path.endsWith("lora_B.weight")) backend.upload(t.bufferFor("test"), Float32Array.from({ length: t.size }, (_, i) => Math.cos(i) * 0.1));
@@ -117,14 +105,14 @@ export function register(backends: readonly NamedBackend[]): void {
       for (const [path, t] of peft.base.uniqueParameters()) assert.is(t.grad, null, `${path} has no gradient buffer`);
       for (const [path, t] of peft.adapter("default").parameters) assert.ok(t.grad, `${path} has a gradient`);
       loss.dispose();
-      const withAdapter = await logits(peft);
+      const withAdapter = await logitsOf(peft, BATCH);
       const merged = peft.mergeAndUnload();
-      assertClose(await logits(merged), withAdapter, { rtol: 1e-5, atol: 1e-5 }, "merged plain model");
+      assertClose(await logitsOf(merged, BATCH), withAdapter, { rtol: 1e-5, atol: 1e-5 }, "merged plain model");
       const { dir, cleanup } = await tempDir("webpeft-merged-");
       try {
         await saveT5(merged, dir, fs);
         const reloaded = (await loadT5(dir, { backend, fs })).eval();
-        assert.equal(Array.from(await logits(reloaded)), Array.from(await logits(merged)), "saved merged checkpoint reloads bit-exactly");
+        assert.equal(Array.from(await logitsOf(reloaded, BATCH)), Array.from(await logitsOf(merged, BATCH)), "saved merged checkpoint reloads bit-exactly");
         reloaded.dispose();
       } finally {
         await cleanup();
@@ -135,7 +123,7 @@ export function register(backends: readonly NamedBackend[]): void {
 
   s("bad configs name the plugin, the field and the module", async () => {
     const { reference } = await import("../harness/backends.ts");
-    const peft = new PeftModel(await tiny(reference));
+    const peft = new PeftModel(await tinyT5(reference));
     await expectError(() => peft.addAdapter("x", "lora", { r: 0 }), PluginConfigError, /lora: r: .*(0)/);
     await expectError(() => peft.addAdapter("x", "lora", { targets: ["qq"] }), PluginConfigError, /lora: targets: .*"qq".*matches no module/);
     await expectError(() => peft.addAdapter("x", "lora", { targets: ["DenseReluDense"] }), PluginConfigError, /DenseReluDense is a feed-forward block.*Linear/);

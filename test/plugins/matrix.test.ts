@@ -9,11 +9,8 @@
  */
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
-import type { Backend } from "../../core/backend/backend.ts";
 import { loadAdapter, saveAdapter } from "../../core/hooks/adapter-files.ts";
 import { PeftModel } from "../../core/hooks/peft-model.ts";
-import { loadT5 } from "../../core/models/t5/load.ts";
-import type { T5ForConditionalGeneration } from "../../core/models/t5/model.ts";
 import { AdamW } from "../../core/optim/adamw.ts";
 import { noGrad } from "../../core/tensor/autograd.ts";
 import { Generator } from "../../core/tensor/random.ts";
@@ -22,38 +19,17 @@ import { builtinPlugins } from "../../plugins/mod.ts";
 import { hostFiles } from "../../runners/host-files.ts";
 import { type NamedBackend, reference } from "../harness/backends.ts";
 import { assertClose } from "../harness/check-op.ts";
-
-const MODEL_DIR = decodeURIComponent(new URL("../goldens/t5/tiny-v1_0-relu-tied", import.meta.url).pathname);
+import { logitsOf, randomizeAdapter, tinyT5 } from "../harness/plugins.ts";
 const BATCH = {
   inputIds: [[58, 89, 61, 50, 23, 68, 1], [49, 6, 24, 24, 1, 0, 0]],
   attentionMask: [[1, 1, 1, 1, 1, 1, 1], [1, 1, 1, 1, 1, 0, 0]],
   labels: [[68, 88, 11, 1], [36, 51, 1, -100]],
 };
 
-async function tinyT5(backend: Backend, dtype: "float32" | "float64" = "float32"): Promise<T5ForConditionalGeneration> {
-  return (await loadT5(MODEL_DIR, { backend, fs: await hostFiles(), dtype })).eval();
-}
-
-async function logitsOf(model: { forward: T5ForConditionalGeneration["forward"] }): Promise<Float32Array | Float64Array> {
-  const logits = noGrad(() => tidy(() => model.forward(BATCH).logits));
-  const data = (await logits.data()) as Float32Array;
-  logits.dispose();
-  return data;
-}
-
 async function snapshot(tensors: Iterable<[string, { data(): Promise<ArrayLike<number>> }]>): Promise<Map<string, number[]>> {
   const out = new Map<string, number[]>();
   for (const [k, t] of tensors) out.set(k, Array.from(await t.data()));
   return out;
-}
-
-/** Sets every adapter parameter to small random values, so no gradient is trivially zero. */
-async function randomize(peft: PeftModel, name: string, seed: number): Promise<void> {
-  const g = new Generator(seed);
-  for (const [, t] of peft.adapter(name).parameters) {
-    const values = Float64Array.from({ length: t.size }, () => 0.3 * g.normal());
-    t.backend.upload(t.bufferFor("test"), t.dtype === "float64" ? values : Float32Array.from(values));
-  }
 }
 
 const EXACTISH = { rtol: 1e-6, atol: 1e-6 };
@@ -66,11 +42,11 @@ export function register(backends: readonly NamedBackend[]): void {
       for (const { name: backendName, backend } of backends) {
         s(`${title} on ${backendName}: init = base, training changes only the adapter, disabled = base, merge, save/load, count`, async () => {
           const base = await tinyT5(backend);
-          const baseLogits = await logitsOf(base);
+          const baseLogits = await logitsOf(base, BATCH);
           const baseWeights = await snapshot(base.uniqueParameters());
           const peft = new PeftModel(base);
           const adapter = peft.addAdapter("a", plugin.name, config, { seed: 1 });
-          assertClose(await logitsOf(peft), baseLogits, EXACTISH, `${title}: output at init equals the base model's`);
+          assertClose(await logitsOf(peft, BATCH), baseLogits, EXACTISH, `${title}: output at init equals the base model's`);
 
           // parameter count = the plugin's formula = what an optimizer sees
           const counted = plugin.countParameters(base, adapter.config as never);
@@ -96,7 +72,7 @@ export function register(backends: readonly NamedBackend[]): void {
             if (trainedBase.has(t)) continue;
             assert.equal(Array.from(await t.data()), baseWeights.get(path), `${title}: frozen base weight ${path} is unchanged`);
           }
-          const trainedLogits = await logitsOf(peft);
+          const trainedLogits = await logitsOf(peft, BATCH);
 
           // disabled = the base model with the current base weights
           peft.disable();
@@ -107,15 +83,15 @@ export function register(backends: readonly NamedBackend[]): void {
               backend.upload(target.bufferFor("test"), await t.data());
             }
           }
-          assertClose(await logitsOf(peft), await logitsOf(reference), EXACTISH, `${title}: disabled equals the base`);
+          assertClose(await logitsOf(peft, BATCH), await logitsOf(reference, BATCH), EXACTISH, `${title}: disabled equals the base`);
           peft.enable();
-          assertClose(await logitsOf(peft), trainedLogits, EXACTISH, `${title}: enabled again`);
+          assertClose(await logitsOf(peft, BATCH), trainedLogits, EXACTISH, `${title}: enabled again`);
 
           if (adapter.mergeable) {
             peft.merge();
-            assertClose(await logitsOf(peft), trainedLogits, { rtol: 1e-5, atol: 1e-5 }, `${title}: merged equals unmerged`);
+            assertClose(await logitsOf(peft, BATCH), trainedLogits, { rtol: 1e-5, atol: 1e-5 }, `${title}: merged equals unmerged`);
             peft.unmerge();
-            assertClose(await logitsOf(peft), trainedLogits, { rtol: 1e-5, atol: 1e-5 }, `${title}: unmerged again`);
+            assertClose(await logitsOf(peft, BATCH), trainedLogits, { rtol: 1e-5, atol: 1e-5 }, `${title}: unmerged again`);
           }
 
           // save / load into a fresh base: bit-exact
@@ -127,7 +103,7 @@ export function register(backends: readonly NamedBackend[]): void {
             await saveAdapter(peft, dir, { fs, adapter: "a" });
             const fresh = new PeftModel(await tinyT5(backend));
             await loadAdapter(fresh, dir, { fs, name: "a" });
-            assert.equal(Array.from(await logitsOf(fresh)), Array.from(trainedLogits), `${title}: logits after save/load are bit-identical`);
+            assert.equal(Array.from(await logitsOf(fresh, BATCH)), Array.from(trainedLogits), `${title}: logits after save/load are bit-identical`);
             fresh.dispose();
             fresh.base.dispose();
           } finally {
@@ -144,7 +120,7 @@ export function register(backends: readonly NamedBackend[]): void {
         const model = await tinyT5(reference, "float64");
         const peft = new PeftModel(model);
         const adapter = peft.addAdapter("a", plugin.name, config, { seed: 2 });
-        await randomize(peft, "a", 3);
+        randomizeAdapter(peft, "a", 3);
         const lossOf = () => noGrad(() => tidy(() => peft.forward(BATCH).loss!));
         const loss = tidy(() => peft.forward(BATCH).loss!);
         loss.backward();
