@@ -107,4 +107,18 @@ export {
 export { PeftModel, matchTargets, type AdapterState, type AddAdapterOptions } from "./hooks/peft-model.ts";
 export { AdapterError, PluginConfigError } from "./hooks/errors.ts";
 export { ADAPTER_CONFIG, ADAPTER_WEIGHTS, loadAdapter, saveAdapter, type LoadAdapterOptions, type SaveAdapterOptions } from "./hooks/adapter-files.ts";
-export { AdamW, type AdamWOptions } from "./optim/adamw.ts";
+export { AdamW, type AdamWOptions, type AdamWParamState, type AdamWState } from "./optim/adamw.ts";
+export { clipGradNorm, readGradNorm } from "./optim/clip.ts";
+export { learningRateSchedule, type Schedule, type ScheduleName, type ScheduleOptions } from "./optim/schedule.ts";
+
+// fine-tuning: the loop (an Effect program over services), its Promise API, events and reports
+export { trainProgram, UnexpectedTrainError, type TrainResult } from "./train/loop.ts";
+export { trainWith, evaluateWith, type TrainRunOptions, type EvaluateOptions, type EvaluateResult } from "./train/api.ts";
+export { Compute, Files, TrainEvents, trainServices, type FilesShape, type TrainEventsShape } from "./train/services.ts";
+export { parseTrainConfig, trainConfigSchema, warmupSteps, type TrainConfig, type TrainConfigInput } from "./train/config.ts";
+export { DeviceLostDuringTrainingError, NonFiniteLossError, TrainCheckpointError, TrainConfigError } from "./train/errors.ts";
+export type { CheckpointEvent, EndEvent, EvalEvent, LogEvent, StartEvent, StepEvent, TrainEvent } from "./train/events.ts";
+export { evaluateSplit, type SplitEvaluation } from "./train/evaluate.ts";
+export { createProgressPrinter, type ProgressMode, type ProgressPrinterOptions } from "./train/progress.ts";
+export { renderReport, resultsJson, resultsTable } from "./train/report.ts";
+export { WEBPEFT_VERSION } from "./version.ts";

@@ -16,6 +16,11 @@ import type { Tensor } from "../core/tensor/tensor.ts";
 import { hostFiles } from "./host-files.ts";
 import { type LoadAdapterOptions, type SaveAdapterOptions, loadAdapter as loadAdapterWith, saveAdapter as saveAdapterWith } from "../core/hooks/adapter-files.ts";
 import type { AdapterState, PeftModel } from "../core/hooks/peft-model.ts";
+import type { TrainConfigInput } from "../core/train/config.ts";
+import type { TrainEvent } from "../core/train/events.ts";
+import type { TrainResult } from "../core/train/loop.ts";
+import { type EvaluateOptions, type EvaluateResult, evaluateWith, trainWith } from "../core/train/api.ts";
+import { type BackendName, createBackend } from "./host.ts";
 
 export interface HostOptions {
   /** Default: this host's file system. */
@@ -93,4 +98,50 @@ export async function saveAdapter(peft: PeftModel, dir: string, options: HostOpt
 /** Adds the adapter stored in `dir` (webpeft's or HF PEFT's LORA / LOKR files) to `peft`. */
 export async function loadAdapter(peft: PeftModel, dir: string, options: HostOptions & Omit<LoadAdapterOptions, "fs"> = {}): Promise<AdapterState> {
   return loadAdapterWith(peft, dir, { ...options, fs: options.fs ?? (await hostFiles()) });
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Fine-tuning and evaluation (the loop is core/train; this fills in the host's files, backend and cache)
+
+export interface TrainOptions extends TrainConfigInput, HostOptions {
+  /** A backend, or the name of one to create for this run (default "webgpu"). */
+  readonly backend?: Backend | BackendName;
+  /** Every event of the run (start, step, eval, checkpoint, log, end) as it happens. */
+  readonly onEvent?: (event: TrainEvent) => void;
+  /** Aborting stops after the current step, writes a checkpoint, and resolves with reason "aborted". */
+  readonly signal?: AbortSignal;
+}
+
+async function withBackend<T>(choice: Backend | BackendName | undefined, use: (backend: Backend) => Promise<T>): Promise<T> {
+  if (typeof choice === "object") return use(choice);
+  const backend = await createBackend(choice ?? "webgpu");
+  try {
+    return await use(backend);
+  } finally {
+    backend.dispose();
+  }
+}
+
+/**
+ * Fine-tunes T5 on a GLUE task with a PEFT method and writes the adapter, metrics.jsonl, run.json and
+ * report.html to `out`:
+ *
+ *   const result = await train({ model: "path/to/t5", task: "sst2", data: "path/to/glue", out: "runs/sst2",
+ *                                method: "krona", maxSteps: 200, onEvent: (e) => console.log(e) });
+ */
+export async function train(options: TrainOptions): Promise<TrainResult> {
+  const { backend, onEvent, signal, fs, ...config } = options;
+  const files = fs ?? (await hostFiles());
+  return withBackend(backend, (b) => trainWith(config, { backend: b, fs: files, hub: { cacheDir: defaultCacheDir() }, ...(onEvent ? { onEvent } : {}), ...(signal ? { signal } : {}) }));
+}
+
+export interface HostEvaluateOptions extends EvaluateOptions, HostOptions {
+  readonly backend?: Backend | BackendName;
+}
+
+/** Scores a model (and an adapter folder) on a GLUE split: `{ metrics, predictions, … }`. */
+export async function evaluate(options: HostEvaluateOptions): Promise<EvaluateResult> {
+  const { backend, fs, ...rest } = options;
+  const files = fs ?? (await hostFiles());
+  return withBackend(backend, (b) => evaluateWith(rest, { backend: b, fs: files, hub: { cacheDir: defaultCacheDir() } }));
 }

@@ -13,6 +13,7 @@ import type { FloatDType } from "../tensor/dtype.ts";
 import type { Tensor } from "../tensor/tensor.ts";
 import type { HookEntry } from "./hooks.ts";
 import { PluginConfigError } from "./errors.ts";
+import { unknownNameMessage } from "../suggest.ts";
 
 /** The module kinds hooks attach to in T5 (see hooks.ts). */
 export type TargetKind = "linear" | "ffn" | "attention";
@@ -153,11 +154,30 @@ export function formatForPeftType(peftType: string): { plugin: PeftPlugin<unknow
 
 /** Validates a raw config with the plugin's schema; issues become a PluginConfigError naming the field. */
 export function parsePluginConfig<C>(plugin: PeftPlugin<C>, raw: unknown): C {
+  rejectUnknownKeys(plugin, raw);
   const result = v.safeParse(plugin.schema, raw ?? {});
   if (result.success) return result.output;
   const issue = result.issues[0];
   const field = issue.path?.map((p) => String(p.key)).join(".") || "(config)";
   throw PluginConfigError.of(plugin.name, field, `${issue.message} (got ${JSON.stringify(issue.input)})`);
+}
+
+/** The field names of an object schema (through pipes), or null for other schemas. */
+function objectKeys(schema: unknown): string[] | null {
+  const s = schema as { type?: string; entries?: Record<string, unknown> };
+  return s.type === "object" && s.entries ? Object.keys(s.entries) : null;
+}
+
+/**
+ * valibot's `object` drops keys it does not know; a user who writes `lora_alpha` or `rank` would then
+ * train with the default silently. Every key of a plain-object config must be a field of the schema.
+ */
+function rejectUnknownKeys(plugin: PeftPlugin<unknown>, raw: unknown): void {
+  const known = objectKeys(plugin.schema);
+  if (!known || raw === null || typeof raw !== "object" || Array.isArray(raw)) return;
+  for (const key of Object.keys(raw)) {
+    if (!known.includes(key)) throw PluginConfigError.of(plugin.name, key, unknownNameMessage(key, known, "config key"));
+  }
 }
 
 export type { HookEntry };

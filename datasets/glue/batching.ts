@@ -275,6 +275,23 @@ export interface Batch {
   readonly shape: { readonly batch: number; readonly sourceLength: number; readonly targetLength: number };
   /** Which examples of the split these rows are (positions in the TokenizedSplit). */
   readonly rows: Int32Array;
+  /**
+   * The same arrays as T5 model inputs, ready for `model.forward(batch.inputs)` (labels padded with
+   * -100) or `model.generate(batch.inputs.inputIds, batch.inputs.attentionMask)`.
+   */
+  readonly inputs: BatchInputs;
+}
+
+/** A host int matrix as T5 takes it: flat row-major data and its (rows, columns) shape. */
+export interface IntMatrixData {
+  readonly data: Int32Array;
+  readonly shape: readonly [number, number];
+}
+
+export interface BatchInputs {
+  readonly inputIds: IntMatrixData;
+  readonly attentionMask: IntMatrixData;
+  readonly labels: IntMatrixData;
 }
 
 export interface BatchOptions {
@@ -366,6 +383,11 @@ export function* glueBatches(split: TokenizedSplit, options: BatchOptions): Gene
       attentionMask.fill(1, b * sourceLength, b * sourceLength + n);
       copySequence(split.targets, rows[b]!, options.maxTargetLength, labels, b * targetLength);
     }
-    yield { inputIds, attentionMask, labels, shape: { batch, sourceLength, targetLength }, rows };
+    const inputs: BatchInputs = {
+      inputIds: { data: inputIds, shape: [batch, sourceLength] },
+      attentionMask: { data: attentionMask, shape: [batch, sourceLength] },
+      labels: { data: labels, shape: [batch, targetLength] },
+    };
+    yield { inputIds, attentionMask, labels, shape: { batch, sourceLength, targetLength }, rows, inputs };
   }
 }

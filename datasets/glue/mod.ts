@@ -51,6 +51,8 @@ export {
   tokenizeSplit,
   writeTokenized,
   type Batch,
+  type BatchInputs,
+  type IntMatrixData,
   type BatchOptions,
   type PackedSequences,
   type TokenCacheOptions,

@@ -34,7 +34,10 @@ export interface LoadT5Options extends Omit<HubOptions, "onProgress"> {
   readonly dtype?: FloatDType;
 }
 
-/** Loads `T5ForConditionalGeneration` from a local HF model directory or a hub id (downloaded and cached). */
+/**
+ * Loads `T5ForConditionalGeneration` from a local HF model directory or a hub id (downloaded and cached),
+ * in eval mode (dropout off) like HF's `from_pretrained`; call `model.train()` to fine-tune.
+ */
 export async function loadT5(pathOrHubId: string, options: LoadT5Options): Promise<T5ForConditionalGeneration> {
   const { backend, fs } = options;
   const dir = await resolveModelDir(fs, pathOrHubId, options);
@@ -62,7 +65,8 @@ export async function loadT5(pathOrHubId: string, options: LoadT5Options): Promi
   } finally {
     await checkpoint.close();
   }
-  return model;
+  // As HF's from_pretrained: a loaded model is for inference until someone calls train().
+  return model.eval();
 }
 
 /** The module tree of a T5 config without weights (on the meta backend): for counts and targets. */
