@@ -75,6 +75,37 @@ export class BufferLimitError extends BufferLimitErrorBase {
   }
 }
 
+/**
+ * A model, adapter or batch whose size is refused before anything is allocated: one of its buffers would be
+ * larger than the backend's declared limit (`capabilities.maxBufferBytes`), or a structural bound (layers,
+ * tokens to generate) is exceeded. Names what would be allocated, the fields it comes from, the bytes and
+ * the limit.
+ */
+interface SizeLimitErrorFields {
+  /** What asked for it: "T5 config", "lora adapter", "T5.forward", … */
+  readonly op: string;
+  /** The fields or arguments the size comes from, e.g. "vocab_size × d_model". */
+  readonly field: string;
+  readonly requestedBytes: number;
+  readonly limitName: string;
+  readonly limitBytes: number;
+  readonly message: string;
+}
+const SizeLimitErrorBase: TaggedErrorClass<"SizeLimitError", SizeLimitErrorFields> = taggedError("SizeLimitError");
+export class SizeLimitError extends SizeLimitErrorBase {
+  /** `what` describes the buffer, e.g. "shared.weight [32128, 1000000000] in float32". */
+  static of(op: string, field: string, what: string, requestedBytes: number, limitName: string, limitBytes: number): SizeLimitError {
+    return new SizeLimitError({
+      op,
+      field,
+      requestedBytes,
+      limitName,
+      limitBytes,
+      message: `${op}: ${field}: ${what} needs ${formatBytes(requestedBytes)}, over the ${limitName} of ${formatBytes(limitBytes)}`,
+    });
+  }
+}
+
 /** The device could not allocate memory (an out-of-memory error reported by the GPU). */
 interface OutOfMemoryErrorFields {
   readonly requestedBytes: number;
@@ -188,6 +219,7 @@ export type EngineError =
   | ShapeError
   | DTypeError
   | BufferLimitError
+  | SizeLimitError
   | OutOfMemoryError
   | DeviceLostError
   | NoWebGPUAdapterError

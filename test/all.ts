@@ -16,6 +16,7 @@ import * as random from "./unit/random.test.ts";
 import * as report from "./unit/report.test.ts";
 import * as optim from "./unit/optim.test.ts";
 import * as train from "./train/train.test.ts";
+import * as trainCli from "./train/cli.test.ts";
 import * as elementwise from "./conformance/elementwise.test.ts";
 import * as reduce from "./conformance/reduce.test.ts";
 import * as matmul from "./conformance/matmul.test.ts";
@@ -39,7 +40,7 @@ import * as pluginFull from "../plugins/full/full.test.ts";
 import * as pluginKrona from "../plugins/krona/krona.test.ts";
 import * as pluginKronab from "../plugins/kronab/kronab.test.ts";
 
-const suites = { corePurity, autograd, errors, webgpuBackend, readme, random, report, optim, train, elementwise, reduce, matmul, nnOps, ioSafetensors, ioConfig, ioTokenizer, ioHub, t5, glueReal, glueReaders, glueMetrics, glueBatching, glueT5, pluginMatrix, pluginFramework, pluginAdapter, pluginCompacter, pluginBitfit, pluginFull, pluginKrona, pluginKronab };
+const suites = { corePurity, autograd, errors, webgpuBackend, readme, random, report, optim, train, trainCli, elementwise, reduce, matmul, nnOps, ioSafetensors, ioConfig, ioTokenizer, ioHub, t5, glueReal, glueReaders, glueMetrics, glueBatching, glueT5, pluginMatrix, pluginFramework, pluginAdapter, pluginCompacter, pluginBitfit, pluginFull, pluginKrona, pluginKronab };
 const filter = env("WEBPEFT_TEST_FILTER")?.split(",").map((w) => w.trim().toLowerCase());
 
 let backends: Awaited<ReturnType<typeof backendsUnderTest>> = [];

@@ -7,7 +7,7 @@
  * gradients; every other base weight is frozen, so autograd records nothing for it and it gets no gradient
  * buffer (and an optimizer built from `trainableParameters()` keeps no state for it).
  */
-import { T5ForConditionalGeneration, type IntMatrix, type T5Inputs, type T5Outputs } from "../models/t5/model.ts";
+import { T5ForConditionalGeneration, type IntMatrix, type T5Inputs, type T5Outputs, checkBufferSize } from "../models/t5/model.ts";
 import type { GenerateOptions } from "../models/t5/generate.ts";
 import type { T5Config } from "../io/t5-config.ts";
 import { Linear } from "../nn/layers.ts";
@@ -20,7 +20,8 @@ import { keep, tidy } from "../tensor/scope.ts";
 import type { Tensor } from "../tensor/tensor.ts";
 import { AdapterError, PluginConfigError } from "./errors.ts";
 import type { HookEntry } from "./hooks.ts";
-import { type InjectContext, type PeftPlugin, type Target, type TargetKind, type TargetSpec, getPlugin, parsePluginConfig } from "./plugin.ts";
+import { type InjectContext, type PeftPlugin, type Target, type TargetKind, type TargetSpec, getPlugin, parsePluginConfig, regexError } from "./plugin.ts";
+import { SizeLimitError } from "../errors.ts";
 
 interface MergeEntry {
   readonly linear: Linear;
@@ -71,6 +72,18 @@ const KIND_NAMES: Record<TargetKind | "other", string> = {
 
 /** Modules of the model matching a TargetSpec (see plugin.ts). */
 export function matchTargets(model: T5ForConditionalGeneration, spec: TargetSpec, kind: TargetKind, plugin: string): Target[] {
+  // The schema checks these; a plugin may also call ctx.targets with a spec of its own making.
+  const targets = spec?.targets as unknown;
+  if (Array.isArray(targets)) {
+    if (targets.length === 0) throw PluginConfigError.of(plugin, "targets", `[] names no module: give at least one name (e.g. ["q", "v"]) or { regex }`);
+    const bad = targets.findIndex((t) => typeof t !== "string" || t === "");
+    if (bad >= 0) throw PluginConfigError.of(plugin, `targets.${bad}`, `expected a non-empty module name, got ${JSON.stringify(targets[bad]) ?? String(targets[bad])}`);
+  } else if (typeof targets !== "object" || targets === null || typeof (targets as { regex?: unknown }).regex !== "string") {
+    throw PluginConfigError.of(plugin, "targets", `expected an array of module names or { regex: string }, got ${JSON.stringify(targets) ?? String(targets)}`);
+  } else {
+    const problem = regexError((targets as { regex: string }).regex);
+    if (problem !== null) throw PluginConfigError.of(plugin, "targets.regex", `${JSON.stringify((targets as { regex: string }).regex)} does not compile: ${problem}`);
+  }
   const regex = Array.isArray(spec.targets) ? null : new RegExp(`^(?:${(spec.targets as { regex: string }).regex})$`);
   const names = Array.isArray(spec.targets) ? (spec.targets as readonly string[]) : [];
   const hits: Target[] = [];
@@ -159,6 +172,23 @@ export class PeftModel {
       state.parameters.set(path, keep(t));
       return t;
     };
+    // Every parameter's size is checked against the backend before it is allocated: a config value of 1e9
+    // (r, bottleneck size) is a typed error naming the parameter and the config, not a RangeError.
+    const sized = (path: string, shape: readonly number[]): readonly number[] => {
+      const configText = JSON.stringify(config)?.slice(0, 160) ?? "";
+      for (const [axis, d] of shape.entries()) {
+        if (!Number.isSafeInteger(d) || d < 0) {
+          throw PluginConfigError.of(p.name, "parameters", `${path}: dimension ${axis} of shape [${shape.join(", ")}] is ${d}, not a non-negative integer (config ${configText})`);
+        }
+      }
+      try {
+        checkBufferSize(backend, dtype, `${p.name} adapter "${name}"`, `config ${configText}`, `parameter ${path}`, shape);
+      } catch (e) {
+        if (e instanceof SizeLimitError) throw e;
+        throw e;
+      }
+      return shape;
+    };
     const ctx: InjectContext<unknown> = {
       model,
       config,
@@ -167,10 +197,10 @@ export class PeftModel {
       dtype,
       targets: ((spec: TargetSpec, kind: TargetKind) => matchTargets(model, spec, kind, p.name)) as InjectContext<unknown>["targets"],
       parameter: own,
-      zeros: (path, shape) => own(path, full(shape, 0, { backend, dtype })),
-      full: (path, shape, value) => own(path, full(shape, value, { backend, dtype })),
-      normal: (path, shape, std) => own(path, randn(shape, { backend, dtype, std, seed: hashSeed(seed, `${name}/${path}`) })),
-      uniform: (path, shape, bound) => own(path, rand(shape, { backend, dtype, low: -bound, high: bound, seed: hashSeed(seed, `${name}/${path}`) })),
+      zeros: (path, shape) => own(path, full(sized(path, shape), 0, { backend, dtype })),
+      full: (path, shape, value) => own(path, full(sized(path, shape), value, { backend, dtype })),
+      normal: (path, shape, std) => own(path, randn(sized(path, shape), { backend, dtype, std, seed: hashSeed(seed, `${name}/${path}`) })),
+      uniform: (path, shape, bound) => own(path, rand(sized(path, shape), { backend, dtype, low: -bound, high: bound, seed: hashSeed(seed, `${name}/${path}`) })),
       kaimingUniform: (path, shape) => ctx.uniform(path, shape, 1 / Math.sqrt(shape[1])),
       parallel: (module, delta) => attach(module, "parallel", (x) => delta(x), () => isActive() && !state.merged),
       sequential: (module, after) => attach(module, "sequential", (out) => after(out), isActive),

@@ -31,9 +31,25 @@ export interface TargetSpec {
 
 /** The `targets` value: names (exact or dotted suffix) or `{ regex }` on the full path. */
 export const targetsSchema: v.GenericSchema<unknown, string[] | { regex: string }> = v.union([
-  v.array(v.pipe(v.string(), v.minLength(1))),
-  v.object({ regex: v.pipe(v.string(), v.minLength(1)) }),
+  v.pipe(v.array(v.pipe(v.string(), v.minLength(1))), v.minLength(1, "targets must name at least one module (e.g. [\"q\", \"v\"])")),
+  v.object({
+    regex: v.pipe(
+      v.string(),
+      v.minLength(1),
+      v.check((source) => regexError(source) === null, (issue) => `regex does not compile: ${regexError(issue.input as string)}`),
+    ),
+  }),
 ]);
+
+/** Why `source` is not a JavaScript regular expression (as matchTargets compiles it), or null. */
+export function regexError(source: string): string | null {
+  try {
+    new RegExp(`^(?:${source})$`);
+    return null;
+  } catch (e) {
+    return (e as Error).message;
+  }
+}
 /** Block indices (`block.N`) to restrict targets to. */
 export const layersSchema: v.GenericSchema<unknown, number[] | undefined> = v.optional(v.array(v.pipe(v.number(), v.integer(), v.minValue(0))));
 /** Stacks to restrict targets to. */

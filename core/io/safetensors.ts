@@ -362,6 +362,10 @@ async function readHeader(file: RandomAccessFile, maxHeaderBytes: number): Promi
   if (typeof header !== "object" || header === null || Array.isArray(header)) {
     throw SafetensorsError.of(path, undefined, `header must be a JSON object, got ${describe(header)}`);
   }
+  const duplicate = firstDuplicateKey(headerText);
+  if (duplicate !== null) {
+    throw SafetensorsError.of(path, duplicate, `the header names this tensor twice (duplicate JSON keys are not allowed: the format needs one entry per name)`);
+  }
   const dataStart = 8 + n;
   const dataSize = size - dataStart;
   const entries = new Map<string, SafetensorsEntry>();
@@ -373,18 +377,70 @@ async function readHeader(file: RandomAccessFile, maxHeaderBytes: number): Promi
     }
     entries.set(name, parseEntry(path, name, raw, dataStart, dataSize));
   }
-  // Overlap check: sorted by start, each tensor must begin at or after the end of the one before.
+  // Layout check, as the safetensors crate's validate(): sorted by start, each tensor begins exactly where
+  // the one before ends (no overlap, no gap), and the last one ends at the end of the file (no unreferenced
+  // trailing bytes): "the byte buffer needs to be entirely indexed, and cannot contain holes".
   // (Zero-length tensors occupy nothing and cannot overlap.)
   const byStart = [...entries.values()].filter((e) => e.byteLength > 0).sort((a, b) => a.fileOffset - b.fileOffset);
-  for (let i = 1; i < byStart.length; i++) {
-    const prev = byStart[i - 1]!;
+  const rel = (e: SafetensorsEntry) => `[${e.fileOffset - dataStart}, ${e.fileOffset - dataStart + e.byteLength}]`;
+  let expectedStart = dataStart;
+  for (let i = 0; i < byStart.length; i++) {
     const cur = byStart[i]!;
-    if (cur.fileOffset < prev.fileOffset + prev.byteLength) {
-      const rel = (e: SafetensorsEntry) => `[${e.fileOffset - dataStart}, ${e.fileOffset - dataStart + e.byteLength}]`;
+    if (i > 0 && cur.fileOffset < expectedStart) {
+      const prev = byStart[i - 1]!;
       throw SafetensorsError.of(path, cur.name, `data_offsets ${rel(cur)} overlap those of tensor "${prev.name}" ${rel(prev)}`);
     }
+    if (cur.fileOffset > expectedStart) {
+      const after = i > 0 ? ` after tensor "${byStart[i - 1]!.name}" ${rel(byStart[i - 1]!)}` : " at the start of the data region";
+      throw SafetensorsError.of(
+        path,
+        cur.name,
+        `data_offsets ${rel(cur)} leave a gap of ${cur.fileOffset - expectedStart} unreferenced bytes${after}: tensors must fill the data region without holes`,
+      );
+    }
+    expectedStart = cur.fileOffset + cur.byteLength;
+  }
+  if (expectedStart !== size) {
+    throw SafetensorsError.of(
+      path,
+      undefined,
+      `${size - expectedStart} unreferenced bytes at the end of the file (data region bytes ${expectedStart - dataStart} to ${dataSize}): tensors must fill the data region exactly`,
+    );
   }
   return makeReader(file, entries, metadata);
+}
+
+/**
+ * The first top-level key that occurs twice in a JSON object text, or null. JSON.parse keeps the last
+ * one silently; a header with two entries for one name is ambiguous (two readers may disagree), so it is
+ * refused. A single scan over the text: strings are skipped as a whole, depth counts braces and brackets.
+ */
+function firstDuplicateKey(text: string): string | null {
+  const keys = new Set<string>();
+  let depth = 0;
+  let expectKey = false;
+  for (let i = 0; i < text.length; i++) {
+    const ch = text.charCodeAt(i);
+    if (ch === 0x22 /* " */) {
+      let j = i + 1;
+      while (j < text.length && text.charCodeAt(j) !== 0x22) j += text.charCodeAt(j) === 0x5c /* \ */ ? 2 : 1;
+      if (depth === 1 && expectKey) {
+        const key = JSON.parse(text.slice(i, j + 1)) as string;
+        if (keys.has(key)) return key;
+        keys.add(key);
+        expectKey = false;
+      }
+      i = j;
+    } else if (ch === 0x7b /* { */ || ch === 0x5b /* [ */) {
+      depth++;
+      if (depth === 1) expectKey = true;
+    } else if (ch === 0x7d /* } */ || ch === 0x5d /* ] */) {
+      depth--;
+    } else if (ch === 0x2c /* , */ && depth === 1) {
+      expectKey = true;
+    }
+  }
+  return null;
 }
 
 function parseMetadata(path: string, raw: unknown): Record<string, string> {

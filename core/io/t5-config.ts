@@ -68,8 +68,11 @@ const ACTIVATIONS: Readonly<Record<string, T5Activation>> = {
   swish: "silu",
 };
 
-const positiveInt = v.pipe(v.number(), v.integer(), v.minValue(1));
-const nonNegativeInt = v.pipe(v.number(), v.integer(), v.minValue(0));
+/** Most blocks per stack (the same bound as MAX_T5_LAYERS in model.ts). */
+const MAX_LAYERS = 1024;
+
+const positiveInt = v.pipe(v.number(), v.safeInteger(), v.minValue(1));
+const nonNegativeInt = v.pipe(v.number(), v.safeInteger(), v.minValue(0));
 
 // The fields webpeft reads, with HF's defaults. Other keys (torch_dtype, task_specific_params, …) are kept
 // out of T5Config but allowed: looseObject.
@@ -120,7 +123,7 @@ export function parseT5Config(json: unknown, source: string): T5Config {
   if (!result.success) {
     const issue = result.issues[0];
     const field = issue.path?.map((p) => String(p.key)).join(".") ?? "(root)";
-    const expected = issue.type === "integer" ? "an integer" : (issue.expected ?? issue.type);
+    const expected = issue.type === "safe_integer" ? "an integer" : (issue.expected ?? issue.type);
     throw ConfigError.of(source, field, `expected ${expected}, got ${show(issue.input)}`);
   }
   const c = result.output;
@@ -144,6 +147,18 @@ export function parseT5Config(json: unknown, source: string): T5Config {
   const derivedAct = c.feed_forward_proj === "gated-gelu" ? "gelu_new" : parts[parts.length - 1]!;
   const denseActFn =
     c.dense_act_fn !== undefined ? activation(source, "dense_act_fn", c.dense_act_fn) : activation(source, "feed_forward_proj", derivedAct);
+
+  // Structural bound: a mistyped num_layers (1e9) would otherwise build modules forever. The sizes of the
+  // weights are checked against the backend's limits when a model is built (checkT5Config in model.ts).
+  for (const [field, value] of [["num_layers", c.num_layers], ["num_decoder_layers", c.num_decoder_layers]] as const) {
+    if (value !== undefined && value !== null && value > MAX_LAYERS) {
+      throw ConfigError.of(source, field, `${value} blocks exceeds the bound of ${MAX_LAYERS} blocks per stack (T5-XXL has 24)`);
+    }
+  }
+  // Ids the model feeds itself must be rows of the embedding.
+  for (const [field, value] of [["pad_token_id", c.pad_token_id], ["eos_token_id", c.eos_token_id], ["decoder_start_token_id", c.decoder_start_token_id]] as const) {
+    if (value >= c.vocab_size) throw ConfigError.of(source, field, `${value} is outside the vocabulary 0..${c.vocab_size - 1} (vocab_size ${c.vocab_size})`);
+  }
 
   // d_model ≠ num_heads·d_kv is allowed (HF's attention projections are d_model × num_heads·d_kv).
   return {

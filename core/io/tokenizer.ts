@@ -166,6 +166,14 @@ function tokenName(value: unknown, fallback: string): string {
   return fallback;
 }
 
+function describe(value: unknown): string {
+  if (typeof value === "number" || value === undefined || value === null || typeof value === "boolean") return String(value);
+  if (typeof value === "string") return JSON.stringify(value.slice(0, 40));
+  if (Array.isArray(value)) return `an array of ${value.length}`;
+  const text = (() => { try { return JSON.stringify(value); } catch { return undefined; } })();
+  return text === undefined ? typeof value : text.slice(0, 60);
+}
+
 async function readJson(fs: FileAccess, path: string): Promise<unknown> {
   const text = await fs.readText(path);
   try {
@@ -177,12 +185,54 @@ async function readJson(fs: FileAccess, path: string): Promise<unknown> {
 
 function checkVocab(path: string, vocab: unknown): [string, number][] {
   if (!Array.isArray(vocab) || vocab.length === 0) throw TokenizerError.of(path, `model.vocab must be a non-empty array of [piece, score]`);
+  const seen = new Map<string, number>();
   for (const [i, entry] of vocab.entries()) {
     if (!Array.isArray(entry) || typeof entry[0] !== "string" || typeof entry[1] !== "number") {
       throw TokenizerError.of(path, `model.vocab[${i}] must be [piece, score], got ${JSON.stringify(entry)?.slice(0, 60)}`);
     }
+    const before = seen.get(entry[0]);
+    if (before !== undefined) {
+      throw TokenizerError.of(path, `model.vocab[${i}] repeats the piece ${JSON.stringify(entry[0])} of model.vocab[${before}]: pieces must be unique`);
+    }
+    seen.set(entry[0], i);
   }
   return vocab as [string, number][];
+}
+
+interface AddedToken {
+  readonly id: number;
+  readonly content: string;
+  readonly special: boolean;
+}
+
+/**
+ * added_tokens: each an integer id with its content. An id inside model.vocab must name that piece (as in
+ * every HF T5 file); ids past it extend the vocabulary contiguously (no gaps), and no id or content twice.
+ */
+function checkAddedTokens(path: string, raw: unknown, pieces: readonly (readonly [string, number])[]): AddedToken[] {
+  if (raw === undefined || raw === null) return [];
+  if (!Array.isArray(raw)) throw TokenizerError.of(path, `added_tokens must be an array, got ${JSON.stringify(raw)?.slice(0, 60)}`);
+  const out: AddedToken[] = [];
+  const ids = new Map<number, string>();
+  const limit = pieces.length + raw.length; // every id past the pieces is one added token: no gaps
+  for (const [i, t] of raw.entries()) {
+    const where = `added_tokens[${i}]`;
+    if (typeof t !== "object" || t === null || typeof t.content !== "string") {
+      throw TokenizerError.of(path, `${where} must be { id, content, … }, got ${JSON.stringify(t)?.slice(0, 60)}`);
+    }
+    const { id, content } = t as { id: unknown; content: string };
+    if (typeof id !== "number" || !Number.isInteger(id) || id < 0 || id >= limit) {
+      throw TokenizerError.of(path, `${where} (${JSON.stringify(content)}) has id ${JSON.stringify(id)}, outside 0..${limit - 1} (the ${pieces.length} pieces of model.vocab, then one id per added token)`);
+    }
+    if (id < pieces.length && pieces[id]![0] !== content) {
+      throw TokenizerError.of(path, `${where} gives ${JSON.stringify(content)} the id ${id}, which model.vocab gives to ${JSON.stringify(pieces[id]![0])}`);
+    }
+    const other = ids.get(id);
+    if (other !== undefined) throw TokenizerError.of(path, `${where} repeats the id ${id} (already ${JSON.stringify(other)})`);
+    ids.set(id, content);
+    out.push({ id, content, special: (t as { special?: unknown }).special === true });
+  }
+  return out;
 }
 
 /**
@@ -223,11 +273,19 @@ export async function loadTokenizer(fs: FileAccess, path: string): Promise<T5Tok
     if (id === undefined) throw TokenizerError.of(file, `the ${what} token ${JSON.stringify(token)} is not in the vocabulary`);
     return id;
   };
-  const unkId = typeof json.model.unk_id === "number" ? json.model.unk_id : idOf(tokenName(config.unk_token, "<unk>"), "unknown");
+  const added = checkAddedTokens(file, json.added_tokens, pieces);
+  const vocabSize = Math.max(pieces.length, ...added.map((t) => t.id + 1));
+  const rawUnk = json.model.unk_id;
+  if (rawUnk !== undefined && rawUnk !== null && (typeof rawUnk !== "number" || !Number.isInteger(rawUnk) || rawUnk < 0 || rawUnk >= pieces.length)) {
+    throw TokenizerError.of(file, `model.unk_id = ${JSON.stringify(rawUnk)} is outside the vocabulary 0..${pieces.length - 1}`);
+  }
+  const unkId = typeof rawUnk === "number" ? rawUnk : idOf(tokenName(config.unk_token, "<unk>"), "unknown");
   const padId = idOf(tokenName(config.pad_token, "<pad>"), "padding");
   const eosId = idOf(tokenName(config.eos_token, "</s>"), "end-of-sequence");
-  const special = new Set((json.added_tokens ?? []).filter((t) => t.special).map((t) => t.id));
-  const vocabSize = Math.max(pieces.length, ...(json.added_tokens ?? []).map((t) => t.id + 1));
+  for (const [what, id] of [["unknown", unkId], ["padding", padId], ["end-of-sequence", eosId]] as const) {
+    if (!Number.isInteger(id) || id < 0 || id >= vocabSize) throw TokenizerError.of(file, `the ${what} token's id ${id} is outside the vocabulary 0..${vocabSize - 1}`);
+  }
+  const special = new Set(added.filter((t) => t.special).map((t) => t.id));
 
   const vocab = buildVocab(pieces, unkId, special);
   // The library calls model(preTokens) → encode(preTokens), then fuses runs of unknown pieces into one
@@ -243,7 +301,9 @@ export async function loadTokenizer(fs: FileAccess, path: string): Promise<T5Tok
     return out;
   };
 
-  const encode = (text: string, options: EncodeOptions = {}): number[] => {
+  const encode = (text: string, options: EncodeOptions = {}, what = "encode: text"): number[] => {
+    if (typeof text !== "string") throw TokenizerError.of(file, `${what} must be a string, got ${describe(text)}`);
+    if (typeof options !== "object" || options === null) throw TokenizerError.of(file, `encode: options must be an object, got ${describe(options)}`);
     const maxLength = options.maxLength;
     if (maxLength !== undefined && (!Number.isInteger(maxLength) || maxLength < 1)) {
       throw TokenizerError.of(file, `maxLength must be a positive integer, got ${maxLength}`);
@@ -267,8 +327,13 @@ export async function loadTokenizer(fs: FileAccess, path: string): Promise<T5Tok
       if (padTo !== "longest" && (!Number.isInteger(padTo) || padTo < 1)) {
         throw TokenizerError.of(file, `padTo must be "longest" or a positive integer, got ${String(padTo)}`);
       }
-      const limit = padTo === "longest" ? options.maxLength : Math.min(options.maxLength ?? padTo, padTo);
-      const rows = texts.map((t) => encode(t, limit === undefined ? {} : { maxLength: limit }));
+      if (!Array.isArray(texts)) throw TokenizerError.of(file, `encodeBatch: texts must be an array of strings, got ${describe(texts)}`);
+      const maxLength = options.maxLength;
+      if (maxLength !== undefined && (!Number.isInteger(maxLength) || maxLength < 1)) {
+        throw TokenizerError.of(file, `encodeBatch: maxLength must be a positive integer, got ${describe(maxLength)}`);
+      }
+      const limit = padTo === "longest" ? maxLength : Math.min(maxLength ?? padTo, padTo);
+      const rows = texts.map((t, i) => encode(t, limit === undefined ? {} : { maxLength: limit }, `encodeBatch: texts[${i}]`));
       const length = padTo === "longest" ? Math.max(0, ...rows.map((r) => r.length)) : padTo;
       return {
         inputIds: rows.map((r) => [...r, ...new Array<number>(length - r.length).fill(padId)]),
@@ -276,6 +341,15 @@ export async function loadTokenizer(fs: FileAccess, path: string): Promise<T5Tok
       };
     },
     decode(ids: readonly number[], options: { readonly skipSpecialTokens?: boolean } = {}): string {
+      if (!Array.isArray(ids)) throw TokenizerError.of(file, `decode: ids must be an array of token ids, got ${describe(ids)}`);
+      for (let i = 0; i < ids.length; i++) {
+        const id = ids[i] as unknown;
+        // Ids past the tokenizer's vocabulary are legal model outputs (T5's embedding has 32128 rows for
+        // 32100 pieces) and decode to nothing, as in HF; anything that is not an id is an error.
+        if (typeof id !== "number" || !Number.isSafeInteger(id) || id < 0) {
+          throw TokenizerError.of(file, `decode: ids[${i}] = ${describe(id)} is not a token id (a non-negative integer; the tokenizer has 0..${vocabSize - 1})`);
+        }
+      }
       return tokenizer.decode([...ids], { skip_special_tokens: options.skipSpecialTokens ?? false });
     },
   };

@@ -21,7 +21,7 @@ import { type Batch, batchCount, glueBatches } from "../../datasets/glue/batchin
 import { type GlueTask, glueSplit, glueTask } from "../../datasets/glue/tasks.ts";
 import type { Backend } from "../backend/backend.ts";
 import { DeviceLostError } from "../errors.ts";
-import type { FileAccess } from "../io/files.ts";
+import type { AppendFile, FileAccess } from "../io/files.ts";
 import { type HubOptions, resolveModelDir } from "../io/hub.ts";
 import { type T5Tokenizer, loadTokenizer } from "../io/tokenizer.ts";
 import { loadT5 } from "../models/t5/load.ts";
@@ -331,6 +331,7 @@ export const trainProgram = (options: unknown, control: { readonly signal?: Abor
 
     const run = yield* attempt(() => prepare(config, backend, fs, hub, log));
     const metricsPath = fs.join(config.out, "metrics.jsonl");
+    let metricsFile: AppendFile | null = null;
     return yield* Effect.ensuring(
       Effect.gen(function* () {
         yield* attempt(() => fs.mkdirp(config.out));
@@ -341,11 +342,12 @@ export const trainProgram = (options: unknown, control: { readonly signal?: Abor
         }
         // metrics.jsonl holds exactly the history of the state we continue from
         yield* attempt(() => fs.writeAtomic(metricsPath, run.history.map(jsonLine)));
-        const metricsFile = yield* attempt(() => fs.openAppend(metricsPath));
+        const appendTo = yield* attempt(() => fs.openAppend(metricsPath));
+        metricsFile = appendTo;
         const record = (event: StepEvent | EvalEvent) =>
           attempt(async () => {
             run.history.push(event);
-            await metricsFile.write(jsonLine(event));
+            await appendTo.write(jsonLine(event));
           });
         const counts = run.peft.parameterCounts();
         const start: StartEvent = {
@@ -446,7 +448,8 @@ export const trainProgram = (options: unknown, control: { readonly signal?: Abor
           if (reason !== "completed") break;
         }
         if (reason === "aborted" && run.lastCheckpoint?.step !== run.step) yield* checkpoint;
-        yield* attempt(() => metricsFile.close());
+        yield* attempt(() => appendTo.close());
+        metricsFile = null;
 
         // The final adapter, where HF PEFT's from_pretrained(out) finds it.
         yield* attempt(() => saveAdapter(run.peft, config.out, { fs, adapter: ADAPTER }));
@@ -503,7 +506,8 @@ export const trainProgram = (options: unknown, control: { readonly signal?: Abor
         };
         return result;
       }),
-      Effect.sync(() => {
+      Effect.promise(async () => {
+        await metricsFile?.close().catch(() => {});
         run.optimizer.dispose();
         run.peft.dispose();
         run.model.dispose();

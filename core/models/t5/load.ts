@@ -15,7 +15,7 @@ import type { FloatDType } from "../../tensor/dtype.ts";
 import { Tensor } from "../../tensor/tensor.ts";
 import { createMetaBackend } from "../../backend/meta-backend.ts";
 import { randomT5Weights } from "./init.ts";
-import { T5ForConditionalGeneration } from "./model.ts";
+import { T5ForConditionalGeneration, checkT5Config } from "./model.ts";
 
 /** Checkpoint names that may hold a parameter, in order of preference. */
 function candidateNames(name: string): string[] {
@@ -32,6 +32,21 @@ export interface LoadT5Options extends Omit<HubOptions, "onProgress"> {
   readonly requiresGrad?: boolean;
   /** float32 (default), or float64 on the CPU reference backend (finite-difference checks). */
   readonly dtype?: FloatDType;
+  /**
+   * Tensors in the checkpoint that the model does not use (e.g. more blocks than config.json says) are an
+   * error (CheckpointError naming them) instead of a warning. Default false, like HF, which warns.
+   */
+  readonly strict?: boolean;
+  /** Receives the unused-tensors warning (default: console.warn). */
+  readonly onWarning?: (message: string) => void;
+}
+
+/** Names a T5 checkpoint may hold that no parameter needs but that are not a sign of a wrong config. */
+function isKnownExtra(name: string, config: T5Config): boolean {
+  // Tied copies of the shared embedding, and lm_head stored although tied (HF saves it in some versions).
+  if (name === "encoder.embed_tokens.weight" || name === "decoder.embed_tokens.weight") return true;
+  if (name === "lm_head.weight" && config.tieWordEmbeddings) return true;
+  return false;
 }
 
 /**
@@ -42,11 +57,26 @@ export async function loadT5(pathOrHubId: string, options: LoadT5Options): Promi
   const { backend, fs } = options;
   const dir = await resolveModelDir(fs, pathOrHubId, options);
   const config = await readT5Config(fs, fs.join(dir, "config.json"));
+  checkT5Config(config, backend, options.dtype ?? "float32"); // sizes against the backend, before allocating
   const checkpoint = await openCheckpoint(fs, dir);
   // Build the tree with uninitialised parameters, then stream each tensor from disk into its buffer:
   // one tensor is on the host at a time.
   const model = new T5ForConditionalGeneration(config, backend, (_name, shape) => Tensor.empty(backend, shape, options.dtype ?? "float32"));
   try {
+    const used = new Set<string>();
+    for (const [name] of model.uniqueParameters()) {
+      const source = candidateNames(name).find((n) => checkpoint.has(n));
+      if (source) used.add(source);
+    }
+    const unused = checkpoint.names().filter((n) => !used.has(n) && !isKnownExtra(n, config));
+    if (unused.length > 0) {
+      const listed = `${unused.slice(0, 8).map((n) => `"${n}"`).join(", ")}${unused.length > 8 ? `, … (${unused.length} in all)` : ""}`;
+      const problem =
+        `holds ${unused.length} tensor${unused.length === 1 ? "" : "s"} that the model built from config.json does not use: ${listed}` +
+        ` (config: num_layers ${config.numLayers}, num_decoder_layers ${config.numDecoderLayers}, feed_forward_proj "${config.feedForwardProj}", tie_word_embeddings ${config.tieWordEmbeddings})`;
+      if (options.strict) throw CheckpointError.of(checkpoint.source, unused[0], `${problem}; strict loading refuses it`);
+      (options.onWarning ?? ((m: string) => console.warn(m)))(`webpeft: ${checkpoint.source}: ${problem}; they were ignored (pass strict: true to refuse)`);
+    }
     for (const [name, param] of model.uniqueParameters()) {
       const source = candidateNames(name).find((n) => checkpoint.has(n));
       if (!source) {
@@ -77,6 +107,7 @@ export function t5Skeleton(config: T5Config): T5ForConditionalGeneration {
 
 /** A T5 with HF's random initialisation (seeded). */
 export function createT5(config: T5Config, options: { readonly backend: Backend; readonly seed?: number; readonly dtype?: FloatDType }): T5ForConditionalGeneration {
+  checkT5Config(config, options.backend, options.dtype ?? "float32");
   return new T5ForConditionalGeneration(config, options.backend, randomT5Weights(config, options));
 }
 

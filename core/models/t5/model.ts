@@ -17,7 +17,8 @@
  * H heads, Dk d_kv, I = H·Dk, F d_ff, V vocabulary.
  */
 import type { Backend } from "../../backend/backend.ts";
-import { InvalidArgumentError, ShapeError } from "../../errors.ts";
+import { BackendMismatchError, DTypeError, IndexOutOfRangeError, InvalidArgumentError, ShapeError, SizeLimitError } from "../../errors.ts";
+import { unknownNameMessage } from "../../suggest.ts";
 import type { T5Config } from "../../io/t5-config.ts";
 import { Module } from "../../nn/module.ts";
 import { Dropout, Embedding, Linear, RMSNorm } from "../../nn/layers.ts";
@@ -45,21 +46,149 @@ export interface HostMatrix {
   readonly cols: number;
 }
 
-export function hostMatrix(m: IntMatrix, what: string): HostMatrix | null {
-  if (isTensor(m)) return null;
-  if ("data" in m && m.data instanceof Int32Array) {
-    const [rows, cols] = m.shape;
-    if (rows * cols !== m.data.length) throw ShapeError.of(what, [m.shape], `${m.data.length} values do not fill the shape`);
-    return { data: m.data, rows, cols };
+/**
+ * What the values of a matrix must be: token ids 0…vocabSize−1, labels (ids or −100, the ignored
+ * position), a 0/1 mask, or any int32 (no check beyond being an integer).
+ */
+export type MatrixValues =
+  | { readonly kind: "ids"; readonly vocabSize: number }
+  | { readonly kind: "labels"; readonly vocabSize: number }
+  | { readonly kind: "mask" }
+  | { readonly kind: "int32" };
+
+/** Where a validation error comes from: the entry point (`T5.forward`, `T5.generate`, …). */
+const INT32: MatrixValues = { kind: "int32" };
+
+/** A short, exact rendering of a value a user passed (for messages). */
+export function showValue(value: unknown): string {
+  if (typeof value === "number" || typeof value === "boolean" || value === undefined || value === null) return String(value);
+  if (typeof value === "bigint") return `${value}n`;
+  if (typeof value === "string") return JSON.stringify(value.length > 40 ? `${value.slice(0, 37)}...` : value);
+  if (typeof value === "function") return "a function";
+  if (Array.isArray(value)) return `an array of ${value.length}`;
+  if (ArrayBuffer.isView(value)) return `a ${value.constructor.name}`;
+  let text: string | undefined;
+  try {
+    text = JSON.stringify(value);
+  } catch {
+    text = undefined;
   }
-  const nested = m as readonly (readonly number[])[];
-  const rows = nested.length;
-  const cols = nested[0]?.length ?? 0;
-  const data = new Int32Array(rows * cols);
-  nested.forEach((row, r) => {
-    if (row.length !== cols) throw ShapeError.of(what, [[rows, cols]], `row ${r} has ${row.length} values, expected ${cols}`);
-    data.set(row, r * cols);
+  return text === undefined ? Object.prototype.toString.call(value) : text.length > 60 ? `${text.slice(0, 57)}...` : text;
+}
+
+function expectedValues(values: MatrixValues): string {
+  switch (values.kind) {
+    case "ids":
+      return `a token id 0..${values.vocabSize - 1}`;
+    case "labels":
+      return `a token id 0..${values.vocabSize - 1} or -100 (ignored)`;
+    case "mask":
+      return "0 or 1";
+    case "int32":
+      return "an int32 integer";
+  }
+  return values satisfies never;
+}
+
+/** The first value of `data` that `values` does not allow, as an error naming `what[row][col]`; else null. */
+function checkValues(data: ArrayLike<number>, cols: number, what: string, values: MatrixValues, op: string): Error | null {
+  const n = data.length;
+  let bad = -1;
+  switch (values.kind) {
+    case "ids": {
+      const v = values.vocabSize;
+      for (let i = 0; i < n; i++) {
+        const x = data[i]!;
+        if (!(x >= 0 && x < v)) {
+          bad = i;
+          break;
+        }
+      }
+      break;
+    }
+    case "labels": {
+      const v = values.vocabSize;
+      for (let i = 0; i < n; i++) {
+        const x = data[i]!;
+        if (!((x >= 0 && x < v) || x === -100)) {
+          bad = i;
+          break;
+        }
+      }
+      break;
+    }
+    case "mask":
+      for (let i = 0; i < n; i++) {
+        const x = data[i]!;
+        if (x !== 0 && x !== 1) {
+          bad = i;
+          break;
+        }
+      }
+      break;
+    case "int32":
+      break;
+  }
+  if (bad < 0) return null;
+  const at = `${what}[${Math.floor(bad / cols)}][${bad % cols}] = ${data[bad]}`;
+  if (values.kind === "mask" || values.kind === "int32") return InvalidArgumentError.of(op, what, `${at} is not ${expectedValues(values)}`);
+  return new IndexOutOfRangeError({
+    op,
+    index: data[bad]!,
+    size: values.vocabSize,
+    message: `${op}: ${at} is outside the vocabulary 0..${values.vocabSize - 1}${values.kind === "labels" ? " (or -100, ignored)" : ""}`,
   });
+}
+
+const MATRIX_FORMS = "a (batch, length) int32 tensor, nested arrays of integers, or { data: Int32Array, shape: [rows, cols] }";
+
+/**
+ * Checks host token ids or masks once, at the boundary, and returns them as flat int32 data; a device
+ * tensor returns null (its values stay on the device: see `toIdsTensor`). Nested rows must be non-empty,
+ * rectangular and hold integers that `values` allows: nothing is coerced (`"5"`, `5.5`, `2**32+5`, NaN,
+ * null are errors naming the position). Cost: one pass over B·L numbers per argument per call.
+ */
+export function hostMatrix(m: IntMatrix, what: string, values: MatrixValues = INT32, op = "T5.forward"): HostMatrix | null {
+  if (isTensor(m)) return null;
+  if (typeof m !== "object" || m === null) throw InvalidArgumentError.of(op, what, `expected ${MATRIX_FORMS}, got ${showValue(m)}`);
+  if (!Array.isArray(m)) {
+    const { data, shape } = m as { data?: unknown; shape?: unknown };
+    if (!(data instanceof Int32Array)) {
+      throw InvalidArgumentError.of(op, what, `${what}.data must be an Int32Array, got ${showValue(data)} (expected ${MATRIX_FORMS})`);
+    }
+    if (!Array.isArray(shape) || shape.length !== 2 || !shape.every((d) => Number.isSafeInteger(d) && d >= 1)) {
+      throw InvalidArgumentError.of(op, what, `${what}.shape must be [rows, cols] of positive integers, got ${showValue(shape)}`);
+    }
+    const [rows, cols] = shape as [number, number];
+    if (rows * cols !== data.length) throw ShapeError.of(op, [[rows, cols]], `${what}: ${data.length} values do not fill the shape`);
+    const error = checkValues(data, cols, what, values, op);
+    if (error) throw error;
+    return { data, rows, cols };
+  }
+  const nested = m as readonly unknown[];
+  const rows = nested.length;
+  if (rows === 0) throw InvalidArgumentError.of(op, what, `${what} is empty: expected at least one row`);
+  const first = nested[0];
+  if (!Array.isArray(first)) throw InvalidArgumentError.of(op, what, `${what}[0] must be an array of integers, got ${showValue(first)}`);
+  const cols = first.length;
+  if (cols === 0) throw InvalidArgumentError.of(op, what, `${what}[0] is empty: expected at least one value per row`);
+  const data = new Int32Array(rows * cols);
+  for (let r = 0; r < rows; r++) {
+    const row = nested[r];
+    if (!Array.isArray(row)) throw InvalidArgumentError.of(op, what, `${what}[${r}] must be an array of integers, got ${showValue(row)}`);
+    if (row.length !== cols) throw ShapeError.of(op, [[rows, cols]], `${what}: row ${r} has ${row.length} values, expected ${cols} (rows must have equal lengths)`);
+    const base = r * cols;
+    for (let c = 0; c < cols; c++) {
+      const x = row[c] as unknown;
+      // typeof + integer + int32 range: rejects "5", 5.5, NaN, ±Infinity, null, nested arrays, 2**32+5
+      if (typeof x !== "number" || (x | 0) !== x) {
+        throw InvalidArgumentError.of(op, what, `${what}[${r}][${c}] = ${showValue(x)} is not an integer (expected ${expectedValues(values)})`);
+      }
+      data[base + c] = x;
+    }
+  }
+  const error = checkValues(data, cols, what, values, op);
+  if (error) throw error;
   return { data, rows, cols };
 }
 
@@ -67,13 +196,121 @@ function isTensor(m: unknown): m is Tensor {
   return typeof m === "object" && m !== null && "backend" in m && "shape" in m && "strides" in m;
 }
 
-function toIdsTensor(m: IntMatrix, backend: Backend, what: string): Tensor {
+/**
+ * A (B, L) int32 tensor of ids on `backend`: host data is checked by `hostMatrix`; a device tensor is
+ * checked for rank, dtype, backend and non-empty shape (its values are not read back: that would cost a
+ * sync per call; the gather kernels range-check on the CPU backend).
+ */
+export function toIdsTensor(m: IntMatrix, backend: Backend, what: string, values: MatrixValues = INT32, op = "T5.forward"): Tensor {
   if (isTensor(m)) {
-    if (m.rank !== 2) throw ShapeError.of(what, [m.shape], "expected a (batch, length) tensor");
+    tensorDims(m, backend, what, op);
     return m.retainHandle();
   }
-  const h = hostMatrix(m, what)!;
+  return hostTensor(hostMatrix(m, what, values, op)!, backend);
+}
+
+/** (rows, cols) of a device ids tensor, after checking its rank, dtype, backend and non-empty shape. */
+function tensorDims(m: Tensor, backend: Backend, what: string, op: string): { rows: number; cols: number } {
+  if (m.rank !== 2) throw ShapeError.of(op, [m.shape], `${what}: expected a (batch, length) tensor`);
+  if (m.dtype !== "int32") throw DTypeError.of(`${op} ${what}`, "int32", m.dtype);
+  if (m.shape[0]! < 1 || m.shape[1]! < 1) throw ShapeError.of(op, [m.shape], `${what}: expected at least one row and one column`);
+  if (m.backend !== backend) {
+    throw new BackendMismatchError({ op, message: `${op}: ${what} is on backend "${m.backend.name}", the model on "${backend.name}"` });
+  }
+  return { rows: m.shape[0]!, cols: m.shape[1]! };
+}
+
+function hostTensor(h: HostMatrix, backend: Backend): Tensor {
   return tensor(h.data, { backend, shape: [h.rows, h.cols], dtype: "int32" });
+}
+
+/** Checks that `m` is (rows, cols) as `ref` names it. */
+function sameShape(op: string, what: string, m: { readonly rows: number; readonly cols: number }, refWhat: string, rows: number, cols: number): void {
+  if (m.rows !== rows || m.cols !== cols) {
+    throw ShapeError.of(op, [[rows, cols], [m.rows, m.cols]], `${what} is (${m.rows}, ${m.cols}) but ${refWhat} is (${rows}, ${cols}); they must match`);
+  }
+}
+
+const INPUT_KEYS: readonly string[] = ["inputIds", "attentionMask", "labels", "decoderInputIds", "decoderAttentionMask"];
+
+/** `inputs` must be an object of known keys (a typo would otherwise be ignored silently). */
+function checkInputsObject(inputs: unknown, op: string): void {
+  if (typeof inputs !== "object" || inputs === null || Array.isArray(inputs)) {
+    throw InvalidArgumentError.of(op, "inputs", `expected an object { inputIds, attentionMask?, labels?, decoderInputIds?, decoderAttentionMask? }, got ${showValue(inputs)}`);
+  }
+  for (const key of Object.keys(inputs)) {
+    if (!INPUT_KEYS.includes(key) && (inputs as Record<string, unknown>)[key] !== undefined) {
+      throw InvalidArgumentError.of(op, key, unknownNameMessage(key, INPUT_KEYS, "input"));
+    }
+  }
+  if ((inputs as { inputIds?: unknown }).inputIds === undefined) throw InvalidArgumentError.of(op, "inputIds", "missing: give the source token ids (B, S)");
+}
+
+const DTYPE_BYTES: Readonly<Record<FloatDType, number>> = { float32: 4, float64: 8 };
+
+/** Refuses a buffer of `elements` × dtype bytes larger than the backend's maxBufferBytes, before allocating. */
+export function checkBufferSize(backend: Backend, dtype: FloatDType, op: string, field: string, name: string, shape: readonly number[]): void {
+  let elements = 1;
+  for (const d of shape) elements *= d;
+  const bytes = elements * DTYPE_BYTES[dtype];
+  const limit = backend.capabilities.maxBufferBytes;
+  if (!(bytes <= limit)) {
+    throw SizeLimitError.of(op, field, `${name} [${shape.join(", ")}] in ${dtype}`, bytes, `${backend.name} backend's largest buffer (maxBufferBytes)`, limit);
+  }
+}
+
+/** Most blocks per stack: T5-XXL has 24; a bound that keeps a mistyped config from building forever. */
+export const MAX_T5_LAYERS = 1024;
+
+/**
+ * Checks a T5Config (which code may build without parseT5Config) before anything is allocated: positive
+ * integer sizes, ids inside the vocabulary, at most MAX_T5_LAYERS blocks per stack, and every weight
+ * within the backend's largest buffer.
+ */
+export function checkT5Config(config: T5Config, backend: Backend, dtype: FloatDType): void {
+  const op = "T5 config";
+  if (typeof config !== "object" || config === null) throw InvalidArgumentError.of(op, "config", `expected a T5Config object, got ${showValue(config)}`);
+  const sizes: [keyof T5Config, string][] = [
+    ["vocabSize", "vocab_size"], ["dModel", "d_model"], ["dKv", "d_kv"], ["dFf", "d_ff"], ["numLayers", "num_layers"],
+    ["numDecoderLayers", "num_decoder_layers"], ["numHeads", "num_heads"], ["relativeAttentionNumBuckets", "relative_attention_num_buckets"],
+    ["relativeAttentionMaxDistance", "relative_attention_max_distance"],
+  ];
+  for (const [key, field] of sizes) {
+    const value = config[key] as unknown;
+    if (typeof value !== "number" || !Number.isSafeInteger(value) || value < 1) {
+      throw InvalidArgumentError.of(op, field, `${field} (${key}) = ${showValue(value)}: expected a positive integer`);
+    }
+  }
+  for (const [key, field] of [["numLayers", "num_layers"], ["numDecoderLayers", "num_decoder_layers"]] as const) {
+    if (config[key] > MAX_T5_LAYERS) {
+      throw InvalidArgumentError.of(op, field, `${field} = ${config[key]} blocks exceeds the bound of ${MAX_T5_LAYERS} blocks per stack`);
+    }
+  }
+  for (const [key, field] of [["padTokenId", "pad_token_id"], ["eosTokenId", "eos_token_id"], ["decoderStartTokenId", "decoder_start_token_id"]] as const) {
+    const id = config[key] as unknown;
+    if (typeof id !== "number" || !Number.isInteger(id) || id < 0 || id >= config.vocabSize) {
+      throw InvalidArgumentError.of(op, field, `${field} = ${showValue(id)} is outside the vocabulary 0..${config.vocabSize - 1}`);
+    }
+  }
+  const { vocabSize: V, dModel: D, dFf: F, numHeads: H, dKv: Dk, relativeAttentionNumBuckets: NB } = config;
+  checkBufferSize(backend, dtype, op, "vocab_size × d_model", "shared.weight", [V, D]);
+  checkBufferSize(backend, dtype, op, "num_heads × d_kv × d_model", "SelfAttention.q.weight", [H * Dk, D]);
+  checkBufferSize(backend, dtype, op, "d_ff × d_model", "DenseReluDense.wi.weight", [F, D]);
+  checkBufferSize(backend, dtype, op, "relative_attention_num_buckets × num_heads", "relative_attention_bias.weight", [NB, H]);
+}
+
+/**
+ * Refuses a batch whose activations would not fit one buffer of the backend, before anything runs: the
+ * attention scores (B, H, L, K) of each stack and the logits (B, T, V).
+ */
+function checkActivationSizes(model: T5ForConditionalGeneration, B: number, S: number, T: number): void {
+  const { backend, dtype, config } = model;
+  const H = config.numHeads;
+  const op = "T5.forward";
+  checkBufferSize(backend, dtype, op, `inputIds (B, S) = (${B}, ${S})`, "encoder attention scores (B, H, S, S)", [B, H, S, S]);
+  checkBufferSize(backend, dtype, op, `inputIds (B, S) = (${B}, ${S}) and decoder length T = ${T}`, "cross-attention scores (B, H, T, S)", [B, H, T, S]);
+  checkBufferSize(backend, dtype, op, `decoder inputs (B, T) = (${B}, ${T})`, "decoder attention scores (B, H, T, T)", [B, H, T, T]);
+  checkBufferSize(backend, dtype, op, `decoder inputs (B, T) = (${B}, ${T})`, "logits (B, T, V)", [B, T, config.vocabSize]);
 }
 
 /** Additive (B, 1, 1, K) mask from a 0/1 attention mask: 0 where 1, MASK_VALUE where 0. */
@@ -465,6 +702,7 @@ export class T5ForConditionalGeneration extends Module {
     weight: WeightSource,
   ) {
     super();
+    checkT5Config(config, backend, "float32");
     const shared = weight("shared.weight", [config.vocabSize, config.dModel]);
     if (!isFloat(shared.dtype)) throw InvalidArgumentError.of("T5", "weights", `shared.weight has dtype ${shared.dtype}`);
     this.dtype = shared.dtype;
@@ -485,14 +723,37 @@ export class T5ForConditionalGeneration extends Module {
     this.decoder.gradientCheckpointing = flag;
   }
 
+  /**
+   * Checks the encoder's arguments (once per call): ids in the vocabulary, a 0/1 mask of the same shape.
+   * Returns the ids tensor and the host mask.
+   */
+  private encoderInputs(inputIds: IntMatrix, attentionMask: IntMatrix | undefined, op: string): { ids: Tensor; mask: HostMatrix } {
+    const vocab: MatrixValues = { kind: "ids", vocabSize: this.config.vocabSize };
+    const hostIds = hostMatrix(inputIds, "inputIds", vocab, op);
+    let mask: HostMatrix | null = null;
+    if (attentionMask !== undefined) {
+      mask = hostMatrix(attentionMask, "attentionMask", { kind: "mask" }, op);
+      if (!mask) throw InvalidArgumentError.of(op, "attentionMask", "pass the mask as host data (nested arrays or { data, shape }), not a tensor");
+    }
+    const ids = hostIds ? hostTensor(hostIds, this.backend) : toIdsTensor(inputIds, this.backend, "inputIds", vocab, op);
+    const [B, S] = ids.shape as [number, number];
+    if (mask) {
+      try {
+        sameShape(op, "attentionMask", mask, "inputIds", B, S);
+      } catch (e) {
+        ids.dispose();
+        throw e;
+      }
+    }
+    return { ids, mask: mask ?? onesMatrix(B, S) };
+  }
+
   /** Encoder output (B, S, D) and the additive key mask (B, 1, 1, S) the decoder needs with it. */
-  encode(inputIds: IntMatrix, attentionMask?: IntMatrix): { hidden: Tensor; bias: Tensor } {
+  encode(inputIds: IntMatrix, attentionMask?: IntMatrix, op = "T5.encode"): { hidden: Tensor; bias: Tensor } {
     return tidy(() => {
-      const ids = toIdsTensor(inputIds, this.backend, "inputIds");
+      const { ids, mask } = this.encoderInputs(inputIds, attentionMask, op);
       const [B, S] = ids.shape as [number, number];
-      const mask = attentionMask ? hostMatrix(attentionMask, "attentionMask") : onesMatrix(B, S);
-      if (!mask) throw InvalidArgumentError.of("T5.forward", "attentionMask", "pass the mask as host data (nested arrays or { data, shape })");
-      if (mask.rows !== B || mask.cols !== S) throw ShapeError.of("T5.forward", [[B, S], [mask.rows, mask.cols]], "attentionMask must match inputIds");
+      checkBufferSize(this.backend, this.dtype, op, `inputIds (B, S) = (${B}, ${S})`, "encoder attention scores (B, H, S, S)", [B, this.config.numHeads, S, S]);
       const bias = keyMaskBias(mask, this.backend, this.dtype);
       return { hidden: this.encoder.forward(ids, bias), bias };
     });
@@ -503,33 +764,62 @@ export class T5ForConditionalGeneration extends Module {
     return tidy(() => this.lm_head.forward(this.config.tieWordEmbeddings ? hidden.mul(this.config.dModel ** -0.5) : hidden));
   }
 
+  /**
+   * Every argument is checked before anything runs, once per call (see hostMatrix): ids within the
+   * vocabulary, labels within it or −100, masks of 0/1, and one batch size and length per stack.
+   */
   forward(inputs: T5Inputs): T5Outputs {
+    const op = "T5.forward";
+    checkInputsObject(inputs, op);
+    const vocabSize = this.config.vocabSize;
+    const ids: MatrixValues = { kind: "ids", vocabSize };
+    // Host arguments: checked up front, before any device work.
+    const source = hostMatrix(inputs.inputIds, "inputIds", ids, op);
+    const sourceMask = inputs.attentionMask !== undefined ? hostMatrix(inputs.attentionMask, "attentionMask", { kind: "mask" }, op) : null;
+    const labels = inputs.labels !== undefined ? hostMatrix(inputs.labels, "labels", { kind: "labels", vocabSize }, op) : null;
+    const decoderHost = inputs.decoderInputIds !== undefined ? hostMatrix(inputs.decoderInputIds, "decoderInputIds", ids, op) : null;
+    const decoderMask = inputs.decoderAttentionMask !== undefined ? hostMatrix(inputs.decoderAttentionMask, "decoderAttentionMask", { kind: "mask" }, op) : null;
+    if (inputs.attentionMask !== undefined && !sourceMask) throw InvalidArgumentError.of(op, "attentionMask", "pass the mask as host data (nested arrays or { data, shape }), not a tensor");
+    if (inputs.decoderAttentionMask !== undefined && !decoderMask) throw InvalidArgumentError.of(op, "decoderAttentionMask", "pass the mask as host data (nested arrays or { data, shape }), not a tensor");
+    if (inputs.decoderInputIds === undefined && inputs.labels === undefined) {
+      throw InvalidArgumentError.of(op, "decoderInputIds", "missing: give labels (shifted right to make the decoder inputs) or decoderInputIds");
+    }
+    if (inputs.decoderInputIds === undefined && !labels) {
+      throw InvalidArgumentError.of(op, "decoderInputIds", "give labels as host data (to shift right) or pass decoderInputIds");
+    }
+    // Shapes: (B, S) for the encoder, (B, T) for everything on the decoder side.
+    const src = source ?? tensorDims(inputs.inputIds as Tensor, this.backend, "inputIds", op);
+    const B = src.rows;
+    const S = src.cols;
+    if (sourceMask) sameShape(op, "attentionMask", sourceMask, "inputIds", B, S);
+    const dec = decoderHost ?? (inputs.decoderInputIds !== undefined ? tensorDims(inputs.decoderInputIds as Tensor, this.backend, "decoderInputIds", op) : labels!);
+    const decName = inputs.decoderInputIds !== undefined ? "decoderInputIds" : "labels";
+    if (dec.rows !== B) {
+      throw ShapeError.of(op, [[B, S], [dec.rows, dec.cols]], `${decName} has batch size ${dec.rows} but inputIds has ${B}; they must match`);
+    }
+    const T = dec.cols;
+    if (labels && decName !== "labels") sameShape(op, "labels", labels, decName, B, T);
+    if (inputs.labels !== undefined && !labels) {
+      const l = tensorDims(inputs.labels as Tensor, this.backend, "labels", op);
+      sameShape(op, "labels", l, decName, B, T);
+    }
+    if (decoderMask) sameShape(op, "decoderAttentionMask", decoderMask, decName, B, T);
+    checkActivationSizes(this, B, S, T);
     return tidy(() => {
-      const encoded = this.encode(inputs.inputIds, inputs.attentionMask);
-      let decoderIds: Tensor;
-      let T: number;
-      if (inputs.decoderInputIds) {
-        decoderIds = toIdsTensor(inputs.decoderInputIds, this.backend, "decoderInputIds");
-        T = decoderIds.shape[1]!;
-      } else {
-        const labels = inputs.labels ? hostMatrix(inputs.labels, "labels") : null;
-        if (!labels) {
-          throw InvalidArgumentError.of("T5.forward", "decoderInputIds", "give labels as host data (to shift right) or pass decoderInputIds");
-        }
-        const shifted = shiftRight(labels, this.config.decoderStartTokenId, this.config.padTokenId);
-        decoderIds = tensor(shifted.data, { backend: this.backend, shape: [shifted.rows, shifted.cols], dtype: "int32" });
-        T = shifted.cols;
-      }
-      const B = decoderIds.shape[0]!;
-      const decoderMask = inputs.decoderAttentionMask ? hostMatrix(inputs.decoderAttentionMask, "decoderAttentionMask") : onesMatrix(B, T);
-      if (!decoderMask) throw InvalidArgumentError.of("T5.forward", "decoderAttentionMask", "pass the mask as host data");
-      const hidden = this.decoder.forward(decoderIds, causalMaskBias(decoderMask, this.backend, this.dtype), encoded);
+      const sourceIds = source ? hostTensor(source, this.backend) : toIdsTensor(inputs.inputIds, this.backend, "inputIds", ids, op);
+      const bias = keyMaskBias(sourceMask ?? onesMatrix(B, S), this.backend, this.dtype);
+      const encoded = { hidden: this.encoder.forward(sourceIds, bias), bias };
+      const decoderIds = decoderHost
+        ? hostTensor(decoderHost, this.backend)
+        : inputs.decoderInputIds !== undefined
+          ? toIdsTensor(inputs.decoderInputIds, this.backend, "decoderInputIds", ids, op)
+          : hostTensor(shiftRight(labels!, this.config.decoderStartTokenId, this.config.padTokenId), this.backend);
+      const hidden = this.decoder.forward(decoderIds, causalMaskBias(decoderMask ?? onesMatrix(B, T), this.backend, this.dtype), encoded);
       const logits = this.head(hidden);
       let loss: Tensor | null = null;
-      if (inputs.labels) {
-        const labels = toIdsTensor(inputs.labels, this.backend, "labels");
-        if (labels.shape[0] !== B || labels.shape[1] !== T) throw ShapeError.of("T5.forward", [labels.shape, decoderIds.shape], "labels and decoder inputs differ in shape");
-        loss = crossEntropy(logits.reshape([B * T, this.config.vocabSize]), labels.reshape([B * T]));
+      if (inputs.labels !== undefined) {
+        const target = labels ? hostTensor(labels, this.backend) : toIdsTensor(inputs.labels, this.backend, "labels", { kind: "labels", vocabSize }, op);
+        loss = crossEntropy(logits.reshape([B * T, vocabSize]), target.reshape([B * T]));
       }
       return { loss, logits };
     });
