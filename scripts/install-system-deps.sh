@@ -4,6 +4,8 @@
 #     npm package) and Deno a WebGPU adapter on machines without a GPU. Bookworm's own Mesa 22 is too
 #     old for Dawn.
 #   - vulkan-tools (vulkaninfo) to diagnose the driver.
+#   - chromium: Debian's own browser, driven by playwright-core to render report.html in
+#     test/browser/ (Playwright's browser download is never used).
 # Run as root (CI does). Safe to run twice.
 set -euo pipefail
 
@@ -28,3 +30,4 @@ export DEBIAN_FRONTEND=noninteractive
 $SUDO apt-get update -q
 $SUDO apt-get install -y -q -t bookworm-backports mesa-vulkan-drivers libvulkan1
 $SUDO apt-get install -y -q vulkan-tools
+$SUDO apt-get install -y -q chromium

@@ -96,7 +96,17 @@ export interface LoadAdapterOptions {
 export async function loadAdapter(peft: PeftModel, dir: string, options: LoadAdapterOptions): Promise<AdapterState> {
   const { fs } = options;
   const configPath = fs.join(dir, ADAPTER_CONFIG);
-  const json = JSON.parse(await fs.readText(configPath)) as Record<string, unknown>;
+  const text = await fs.readText(configPath);
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch (e) {
+    throw AdapterError.of(options.name ?? "default", `${configPath}: not valid JSON: ${(e as Error).message}`);
+  }
+  if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) {
+    throw AdapterError.of(options.name ?? "default", `${configPath}: must be a JSON object with "peft_type", got ${JSON.stringify(parsed)?.slice(0, 60)}`);
+  }
+  const json = parsed as Record<string, unknown>;
   const peftType = String(json.peft_type ?? "");
   let plugin;
   let format: AdapterFormat<unknown>;

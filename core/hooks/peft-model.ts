@@ -21,7 +21,6 @@ import type { Tensor } from "../tensor/tensor.ts";
 import { AdapterError, PluginConfigError } from "./errors.ts";
 import type { HookEntry } from "./hooks.ts";
 import { type InjectContext, type PeftPlugin, type Target, type TargetKind, type TargetSpec, getPlugin, parsePluginConfig, regexError } from "./plugin.ts";
-import { SizeLimitError } from "../errors.ts";
 
 interface MergeEntry {
   readonly linear: Linear;
@@ -181,12 +180,7 @@ export class PeftModel {
           throw PluginConfigError.of(p.name, "parameters", `${path}: dimension ${axis} of shape [${shape.join(", ")}] is ${d}, not a non-negative integer (config ${configText})`);
         }
       }
-      try {
-        checkBufferSize(backend, dtype, `${p.name} adapter "${name}"`, `config ${configText}`, `parameter ${path}`, shape);
-      } catch (e) {
-        if (e instanceof SizeLimitError) throw e;
-        throw e;
-      }
+      checkBufferSize(backend, dtype, `${p.name} adapter "${name}"`, `config ${configText}`, `parameter ${path}`, shape);
       return shape;
     };
     const ctx: InjectContext<unknown> = {

@@ -10,7 +10,7 @@
  * - Bytes that are not valid UTF-8 are an error with the line number, never silently replaced, so text
  *   round-trips byte-exactly.
  */
-import { GlueFormatError } from "./errors.ts";
+import { GlueFormatError, GlueUsageError } from "./errors.ts";
 import type { RandomAccessFile } from "./files.ts";
 
 export interface Line {
@@ -30,7 +30,10 @@ const LF = 0x0a;
 const CR = 0x0d;
 
 export async function* readLines(file: RandomAccessFile, options: LineReaderOptions = {}): AsyncGenerator<Line> {
-  const chunkSize = Math.max(1, options.chunkSize ?? 1 << 20);
+  const chunkSize = options.chunkSize ?? 1 << 20;
+  if (typeof chunkSize !== "number" || !Number.isSafeInteger(chunkSize) || chunkSize < 1) {
+    throw GlueUsageError.of(`readLines(${file.path}): chunkSize = ${JSON.stringify(chunkSize) ?? String(chunkSize)}: expected a positive integer (bytes per read)`);
+  }
   const decoder = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
   let pending: Uint8Array[] = []; // bytes of the current line from earlier chunks
   let pendingLength = 0;

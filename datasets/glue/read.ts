@@ -76,6 +76,11 @@ const MAX_PROBLEMS = 100;
 
 /** Streams the examples of one task split. Missing files are reported when iteration starts. */
 export function readGlue(files: FileAccess, options: ReadGlueOptions): GlueExampleStream {
+  if (typeof options !== "object" || options === null) throw GlueUsageError.of(`readGlue: options must be an object { task, split, dir | files, … }, got ${String(options)}`);
+  const { chunkSize } = options;
+  if (chunkSize !== undefined && (typeof chunkSize !== "number" || !Number.isSafeInteger(chunkSize) || chunkSize < 1)) {
+    throw GlueUsageError.of(`readGlue: chunkSize = ${JSON.stringify(chunkSize) ?? String(chunkSize)}: expected a positive integer (bytes per read; default 1 MiB)`);
+  }
   const task = glueTask(options.task);
   const split = glueSplit(task, options.split);
   const stats: GlueReadStats = { files: [], rows: 0, skipped: 0, problems: [], bom: false };
@@ -222,7 +227,9 @@ async function* readTsv(
   let labelColumn = typeof layout.label === "number" ? layout.label : -1;
   let columnsDescription = `${columnCount}`;
   const lines = readLines(file, { ...(chunkSize === undefined ? {} : { chunkSize }), onBom });
+  let sawText = false;
   for await (const { number, text } of lines) {
+    if (text.length > 0) sawText = true;
     if (layout.header && number === 1) {
       const header = text.split("\t");
       const find = (name: string | number): number => (typeof name === "number" ? name : header.indexOf(name));
@@ -260,6 +267,10 @@ async function* readTsv(
     const record: Record<string, string> = {};
     for (let i = 0; i < fields.length; i++) record[fields[i]!] = cells[textColumns[i]!]!;
     yield { idx: row, text: record, label };
+  }
+  if (!sawText) {
+    const expected = layout.header ? `the header row of GLUE ${task.title}` : `rows of ${columnsDescription} tab-separated columns`;
+    throw GlueFormatError.of(file.path, 1, `the file is empty: expected ${expected}, then one example per line`);
   }
 }
 
@@ -314,8 +325,10 @@ async function* readJsonl(
   rows: RowCounter,
   chunkSize: number | undefined,
 ): AsyncGenerator<GlueExample> {
+  let sawText = false;
   for await (const { number, text } of readLines(file, chunkSize === undefined ? {} : { chunkSize })) {
     if (text.trim().length === 0) continue;
+    sawText = true;
     const r = rows.base + rows.count++;
     let record: unknown;
     try {
@@ -332,6 +345,7 @@ async function* readJsonl(
     if (typeof example === "string") bad(GlueFormatError.of(file.path, number, example));
     else yield example;
   }
+  if (!sawText) throw GlueFormatError.of(file.path, 1, `the file is empty: expected one JSON object per line (an example of GLUE ${task.title})`);
 }
 
 function asyncBuffer(file: RandomAccessFile): AsyncBuffer {

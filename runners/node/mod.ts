@@ -8,4 +8,6 @@
 export { nodeGPU } from "./webgpu.ts";
 export { createBackend, createHostWebGPUBackend, type BackendName } from "../host.ts";
 export { nodeFiles } from "./files.ts";
+/** This host's FileAccess (for the core and `webpeft/datasets` functions that take one). */
+export { hostFiles } from "../host-files.ts";
 export * from "../api.ts";

@@ -7,6 +7,15 @@ import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import type { NamedBackend } from "../harness/backends.ts";
 import { sharedDataDir } from "../harness/data.ts";
+import { readmeBlocks, rewriteDataPaths, rewriteImports } from "../pack/readme-blocks.ts";
+
+/** Where each of the package's entry points lives in the sources. */
+const SOURCE_ENTRIES: Readonly<Record<string, string>> = {
+  webpeft: "../../core/mod.ts",
+  "webpeft/node": "../../runners/node/mod.ts",
+  "webpeft/plugins": "../../plugins/mod.ts",
+  "webpeft/datasets": "../../datasets/glue/mod.ts",
+};
 
 /**
  * Runs the first ```ts block under `heading` and returns what it printed with console.log. Paths under
@@ -16,18 +25,16 @@ async function runReadmeSnippet(heading: string): Promise<unknown[][]> {
   const { readFile, writeFile, mkdtemp, rm } = await import("node:fs/promises");
   const { tmpdir } = await import("node:os");
   const { join } = await import("node:path");
+  const { fileURLToPath } = await import("node:url");
   const readme = await readFile(new URL("../../README.md", import.meta.url), "utf8");
-  const section = readme.split(`## ${heading}`)[1];
-  assert.ok(section, `README has a section "${heading}"`);
-  const example = section!.match(/```ts\n([\s\S]*?)```/)![1]!;
-  const source = example
-    .replace(`from "webpeft/node"`, `from ${JSON.stringify(new URL("../../runners/node/mod.ts", import.meta.url).href)}`)
-    .replace(`from "webpeft/plugins"`, `from ${JSON.stringify(new URL("../../plugins/mod.ts", import.meta.url).href)}`)
-    .replace(`from "valibot"`, `from ${JSON.stringify(import.meta.resolve("valibot"))}`)
-    .replace(`import "webpeft/plugins"`, `import ${JSON.stringify(new URL("../../plugins/mod.ts", import.meta.url).href)}`)
-    .replace(`from "webpeft"`, `from ${JSON.stringify(new URL("../../core/mod.ts", import.meta.url).href)}`)
-    .replaceAll(`"../shared/data/`, `${JSON.stringify(sharedDataDir() + "/").slice(0, -1)}`)
-    .replaceAll(`"test/goldens/`, `${JSON.stringify(decodeURIComponent(new URL("../goldens/", import.meta.url).pathname)).slice(0, -1)}`);
+  const block = readmeBlocks(readme).find((b) => b.heading === heading);
+  assert.ok(block, `README has a ts block under the heading "${heading}"`);
+  const imported = rewriteImports(block!.code, (spec) => {
+    const entry = SOURCE_ENTRIES[spec];
+    if (entry) return new URL(entry, import.meta.url).href;
+    return spec === "valibot" ? import.meta.resolve("valibot") : undefined;
+  });
+  const source = rewriteDataPaths(imported, { sharedData: sharedDataDir(), goldens: fileURLToPath(new URL("../goldens", import.meta.url)) }).code;
   assert.ok(!source.includes(`"webpeft`), "every import was redirected");
   const dir = await mkdtemp(join(tmpdir(), "webpeft-readme-"));
   const file = join(dir, "example.mts"); // .mts: an ES module wherever it lies

@@ -74,7 +74,22 @@ export const matmulKernel: Kernel<MatmulParams> = {
         aBase += i * p.aBatchStrides[d]!;
         bBase += i * p.bBatchStrides[d]!;
       });
-      for (let m = 0; m < M; m++) {
+      if (p.bStrideK === 1 && N > 0) {
+        // B read along k is contiguous (a transposed weight: y = x·Wᵀ, the common Linear case): one dot
+        // product per output, both operands walked in k order. The sum runs over k in the same order and
+        // in float64 as the row form below, so the result is the same to the bit; only memory access differs.
+        for (let m = 0; m < M; m++) {
+          const aRow = aBase + m * p.aStrideM;
+          const cRow = p.cOffset + (batch * M + m) * N;
+          for (let n = 0; n < N; n++) {
+            const bCol = bBase + n * p.bStrideN;
+            let sum = 0;
+            if (p.aStrideK === 1) for (let k = 0; k < K; k++) sum += A![aRow + k]! * B![bCol + k]!;
+            else for (let k = 0; k < K; k++) sum += A![aRow + k * p.aStrideK]! * B![bCol + k]!;
+            C![cRow + n] = sum;
+          }
+        }
+      } else for (let m = 0; m < M; m++) {
         row.fill(0);
         for (let k = 0; k < K; k++) {
           const av = A![aBase + m * p.aStrideM + k * p.aStrideK]!;
