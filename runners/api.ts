@@ -21,6 +21,7 @@ import type { TrainEvent } from "../core/train/events.ts";
 import type { TrainResult } from "../core/train/loop.ts";
 import { type EvaluateOptions, type EvaluateResult, evaluateWith, trainWith } from "../core/train/api.ts";
 import { type BackendName, createBackend } from "./host.ts";
+import { demoModelDir, prepareDemoData } from "./demo/demo.ts";
 
 export interface HostOptions {
   /** Default: this host's file system. */
@@ -144,4 +145,14 @@ export async function evaluate(options: HostEvaluateOptions): Promise<EvaluateRe
   const { backend, fs, ...rest } = options;
   const files = fs ?? (await hostFiles());
   return withBackend(backend, (b) => evaluateWith(rest, { backend: b, fs: files, hub: { cacheDir: defaultCacheDir() } }));
+}
+
+/** The folder of the small pretrained T5 that ships with webpeft (what `webpeft train` uses by default). */
+export async function shippedModelDir(options: HostOptions = {}): Promise<string> {
+  return demoModelDir(options.fs ?? (await hostFiles()));
+}
+
+/** Writes the demo's synthetic sentiment task in SST-2's file layout under `dir` (`dir/SST-2/*.tsv`); returns `dir`. */
+export async function writeDemoData(dir: string, options: HostOptions = {}): Promise<string> {
+  return prepareDemoData(options.fs ?? (await hostFiles()), dir);
 }

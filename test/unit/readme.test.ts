@@ -82,6 +82,17 @@ export function register(backends: readonly NamedBackend[]): void {
     assert.ok(losses[4]! < losses[0]!, `loss ${losses[0]} → ${losses[4]}`);
   });
 
+  s("Fine-tune your own: the Promise API trains, evaluates, and reports the best adapter", async () => {
+    const printed = await runReadmeSnippet("Fine-tune your own");
+    const evals = printed.filter((line) => line[0] === "step");
+    assert.equal(evals.map((line) => line[1]), [6, 12]);
+    for (const line of evals) assert.type((line[2] as { accuracy: number }).accuracy, "number");
+    const last = printed.at(-1)!;
+    assert.is(last[0], "best");
+    assert.is(last[1], "accuracy");
+    assert.ok((last[2] as number) >= 0 && (last[2] as number) <= 1);
+  });
+
   s("Your own method in one file: the (IA)³ plugin registers, injects and counts", async () => {
     const printed = await runReadmeSnippet("Your own method in one file");
     const counts = printed[0]![0] as { trainable: number; total: number };
