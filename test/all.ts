@@ -39,8 +39,9 @@ import * as pluginBitfit from "../plugins/bitfit/bitfit.test.ts";
 import * as pluginFull from "../plugins/full/full.test.ts";
 import * as pluginKrona from "../plugins/krona/krona.test.ts";
 import * as pluginKronab from "../plugins/kronab/kronab.test.ts";
+import * as fuzz from "./fuzz/fuzz.test.ts";
 
-const suites = { corePurity, autograd, errors, webgpuBackend, readme, random, report, optim, train, trainCli, elementwise, reduce, matmul, nnOps, ioSafetensors, ioConfig, ioTokenizer, ioHub, t5, glueReal, glueReaders, glueMetrics, glueBatching, glueT5, pluginMatrix, pluginFramework, pluginAdapter, pluginCompacter, pluginBitfit, pluginFull, pluginKrona, pluginKronab };
+const suites = { corePurity, autograd, errors, webgpuBackend, readme, random, report, optim, train, trainCli, elementwise, reduce, matmul, nnOps, ioSafetensors, ioConfig, ioTokenizer, ioHub, t5, glueReal, glueReaders, glueMetrics, glueBatching, glueT5, pluginMatrix, pluginFramework, pluginAdapter, pluginCompacter, pluginBitfit, pluginFull, pluginKrona, pluginKronab, fuzz };
 const filter = env("WEBPEFT_TEST_FILTER")?.split(",").map((w) => w.trim().toLowerCase());
 
 let backends: Awaited<ReturnType<typeof backendsUnderTest>> = [];

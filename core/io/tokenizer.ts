@@ -232,6 +232,14 @@ function checkAddedTokens(path: string, raw: unknown, pieces: readonly (readonly
     ids.set(id, content);
     out.push({ id, content, special: (t as { special?: unknown }).special === true });
   }
+  // Ids past the pieces must be pieces.length, pieces.length + 1, …: a gap would make ids that no token has.
+  const beyond = out.filter((t) => t.id >= pieces.length).sort((a, b) => a.id - b.id);
+  for (const [k, t] of beyond.entries()) {
+    if (t.id !== pieces.length + k) {
+      const i = out.indexOf(t);
+      throw TokenizerError.of(path, `added_tokens[${i}] (${JSON.stringify(t.content)}) has id ${t.id}, but the next free id after the ${pieces.length} pieces of model.vocab${k > 0 ? " and the added tokens before it" : ""} is ${pieces.length + k}: added ids must follow the vocabulary without gaps`);
+    }
+  }
   return out;
 }
 
@@ -256,6 +264,7 @@ export async function loadTokenizer(fs: FileAccess, path: string): Promise<T5Tok
     throw TokenizerError.of(file, `model.type is ${JSON.stringify(json?.model?.type)}; a T5 tokenizer is a SentencePiece "Unigram" model`);
   }
   const pieces = checkVocab(file, json.model.vocab);
+  const added = checkAddedTokens(file, json.added_tokens, pieces);
   const configPath = fs.join(dir, "tokenizer_config.json");
   const config = (await fs.exists(configPath)) ? ((await readJson(fs, configPath)) as Record<string, unknown>) : {};
 
@@ -273,7 +282,6 @@ export async function loadTokenizer(fs: FileAccess, path: string): Promise<T5Tok
     if (id === undefined) throw TokenizerError.of(file, `the ${what} token ${JSON.stringify(token)} is not in the vocabulary`);
     return id;
   };
-  const added = checkAddedTokens(file, json.added_tokens, pieces);
   const vocabSize = Math.max(pieces.length, ...added.map((t) => t.id + 1));
   const rawUnk = json.model.unk_id;
   if (rawUnk !== undefined && rawUnk !== null && (typeof rawUnk !== "number" || !Number.isInteger(rawUnk) || rawUnk < 0 || rawUnk >= pieces.length)) {

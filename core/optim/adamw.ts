@@ -264,14 +264,19 @@ export class AdamW {
 
   /** A host copy of the optimizer's state (waits for queued device work). */
   async stateDict(): Promise<AdamWState> {
-    const parameters = await Promise.all(
-      this.parameters.map(async (p): Promise<AdamWParamState | null> => {
-        const s = this.state.get(p);
-        if (!s) return null;
-        const [m, v] = await Promise.all([s.m.data(), s.v.data()]);
-        return { step: s.step, shape: [...p.shape], dtype: p.dtype as FloatDType, m: m as FloatArray, v: v as FloatArray };
-      }),
-    );
+    // One read at a time: hundreds of concurrent buffer mappings buy nothing (each read submits and
+    // waits anyway) and have crashed Deno's WebGPU implementation.
+    const parameters: (AdamWParamState | null)[] = [];
+    for (const p of this.parameters) {
+      const s = this.state.get(p);
+      if (!s) {
+        parameters.push(null);
+        continue;
+      }
+      const m = await s.m.data();
+      const v = await s.v.data();
+      parameters.push({ step: s.step, shape: [...p.shape], dtype: p.dtype as FloatDType, m: m as FloatArray, v: v as FloatArray });
+    }
     const { lr, beta1, beta2, eps, weightDecay } = this.h;
     return { t: this.t, lr, betas: [beta1, beta2], eps, weightDecay, parameters };
   }

@@ -67,10 +67,52 @@ const entries = {
   resume: v.optional(v.boolean(), false),
 };
 
-export const trainConfigSchema = v.object(entries);
-export type TrainConfig = v.InferOutput<typeof trainConfigSchema>;
-/** What a caller passes: only model, task, data and out are required. */
-export type TrainConfigInput = v.InferInput<typeof trainConfigSchema>;
+/** A run's options with every default filled in (see the schema's entries above for each one's meaning). */
+export interface TrainConfig {
+  readonly model: string;
+  readonly tokenizer?: string | undefined;
+  readonly task: string;
+  readonly data: string;
+  readonly taskDir?: string | undefined;
+  readonly method: string;
+  readonly methodConfig: Record<string, unknown>;
+  readonly epochs: number;
+  readonly maxSteps?: number | undefined;
+  readonly batchSize: number;
+  readonly evalBatchSize: number;
+  readonly gradientAccumulation: number;
+  readonly lr: number;
+  readonly schedule: "linear" | "constant";
+  readonly warmup: number;
+  readonly weightDecay: number;
+  readonly betas: readonly [number, number];
+  readonly eps: number;
+  readonly maxGradNorm: number;
+  readonly seed: number;
+  readonly evalEvery?: number | undefined;
+  readonly checkpointEvery?: number | undefined;
+  readonly earlyStoppingPatience?: number | undefined;
+  readonly maxTrainExamples?: number | undefined;
+  readonly maxEvalExamples?: number | undefined;
+  readonly maxSourceLength: number;
+  readonly maxTargetLength: number;
+  readonly trainSplit: string;
+  readonly evalSplit?: string | undefined;
+  readonly out: string;
+  readonly resume: boolean;
+}
+
+type WithDefaults = "method" | "methodConfig" | "epochs" | "batchSize" | "evalBatchSize" | "gradientAccumulation" | "lr" | "schedule" | "warmup" | "weightDecay" | "betas" | "eps" | "maxGradNorm" | "seed" | "maxSourceLength" | "maxTargetLength" | "trainSplit" | "resume";
+
+/** What a caller passes: only model, task, data and out are required; the rest have defaults. */
+export type TrainConfigInput = Omit<TrainConfig, WithDefaults> & { readonly [K in WithDefaults]?: TrainConfig[K] | undefined };
+
+const schemaObject = v.object(entries);
+export const trainConfigSchema: v.GenericSchema<unknown, TrainConfig> = schemaObject;
+
+// The interface must stay what the schema produces, both ways: this fails to compile when they drift apart.
+const _schemaMatchesInterface: [(o: v.InferOutput<typeof schemaObject>) => TrainConfig, (c: TrainConfig) => Omit<v.InferOutput<typeof schemaObject>, "betas">] = [(o) => o, (c) => c];
+void _schemaMatchesInterface;
 
 export const TRAIN_CONFIG_KEYS: readonly string[] = Object.keys(entries);
 

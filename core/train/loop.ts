@@ -71,8 +71,11 @@ export class UnexpectedTrainError extends Error {
   }
 }
 
+/** What a run fails with: one of webpeft's typed errors (each has a `_tag`), or UnexpectedTrainError. */
+export type TrainError = Error & { readonly _tag: string };
+
 /** Typed errors pass through unchanged (they carry `_tag`); anything else is wrapped. */
-function asTrainError(e: unknown): Error & { readonly _tag: string } {
+function asTrainError(e: unknown): TrainError {
   if (e instanceof Error && typeof (e as { _tag?: unknown })._tag === "string") return e as Error & { _tag: string };
   return new UnexpectedTrainError(e);
 }
@@ -315,7 +318,7 @@ const encoder = new TextEncoder();
 const jsonLine = (event: unknown) => encoder.encode(JSON.stringify(event) + "\n");
 
 /** The Effect program of a run. Its services: Compute, Files, TrainEvents (and Effect's Clock). */
-export const trainProgram = (options: unknown, control: { readonly signal?: AbortSignal } = {}) =>
+export const trainProgram = (options: unknown, control: { readonly signal?: AbortSignal } = {}): Effect.Effect<TrainResult, TrainError, Compute | Files | TrainEvents> =>
   Effect.gen(function* () {
     const config = yield* attempt(() => parseTrainConfig(options));
     const backend = yield* Compute;

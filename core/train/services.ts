@@ -12,19 +12,29 @@ import type { FileAccess } from "../io/files.ts";
 import type { HubOptions } from "../io/hub.ts";
 import type { TrainEvent } from "./events.ts";
 
-export class Compute extends Context.Service<Compute, Backend>()("webpeft/train/Compute") {}
+/** The backend a run computes on. (Each service is an identifier type and a key of the same name.) */
+export interface Compute {
+  readonly _service: "webpeft/train/Compute";
+}
+export const Compute: Context.Service<Compute, Backend> = Context.Service<Compute, Backend>("webpeft/train/Compute");
 
 export interface FilesShape {
   readonly fs: FileAccess;
   /** Where hub models are cached and how they are fetched (hub ids need a cacheDir). */
   readonly hub?: HubOptions;
 }
-export class Files extends Context.Service<Files, FilesShape>()("webpeft/train/Files") {}
+export interface Files {
+  readonly _service: "webpeft/train/Files";
+}
+export const Files: Context.Service<Files, FilesShape> = Context.Service<Files, FilesShape>("webpeft/train/Files");
 
 export interface TrainEventsShape {
   emit(event: TrainEvent): void;
 }
-export class TrainEvents extends Context.Service<TrainEvents, TrainEventsShape>()("webpeft/train/TrainEvents") {}
+export interface TrainEvents {
+  readonly _service: "webpeft/train/TrainEvents";
+}
+export const TrainEvents: Context.Service<TrainEvents, TrainEventsShape> = Context.Service<TrainEvents, TrainEventsShape>("webpeft/train/TrainEvents");
 
 /** The three services from plain values (what the Promise API and the runners use). */
 export function trainServices(options: { readonly backend: Backend; readonly fs: FileAccess; readonly hub?: HubOptions; readonly onEvent?: (event: TrainEvent) => void }): Layer.Layer<Compute | Files | TrainEvents> {

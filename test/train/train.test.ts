@@ -11,7 +11,7 @@ import { PeftModel } from "../../core/hooks/peft-model.ts";
 import { loadT5 } from "../../core/models/t5/load.ts";
 import { trainWith } from "../../core/train/api.ts";
 import { parseTrainConfig } from "../../core/train/config.ts";
-import { NonFiniteLossError, TrainCheckpointError, TrainConfigError } from "../../core/train/errors.ts";
+import { DeviceLostDuringTrainingError, NonFiniteLossError, TrainCheckpointError, TrainConfigError } from "../../core/train/errors.ts";
 import type { EvalEvent, StepEvent, TrainEvent } from "../../core/train/events.ts";
 import { detectRuntime } from "../../core/runtime.ts";
 import { readMethodConfig } from "../../runners/cli/train-commands.ts";
@@ -177,6 +177,30 @@ export function register(backends: readonly NamedBackend[]): void {
         await cleanup();
       }
     });
+
+    if (name === "webgpu") {
+      run("a lost GPU device stops the run with an error naming the checkpoint, and --resume continues on a new device", async () => {
+        const { dir, cleanup } = await tempDir("webpeft-lost-");
+        const { createHostWebGPUBackend } = await import("../../runners/host.ts");
+        const doomed = await createHostWebGPUBackend();
+        try {
+          const fs = await hostFiles();
+          const data = await syntheticGlue(`${dir}/data`);
+          // the device goes away after the checkpoint of step 2 (as after a driver reset)
+          const e = await expectError(
+            () => trainWith(shortRun(data, `${dir}/out`), { backend: doomed, fs, onEvent: (event) => void (event.type === "checkpoint" && event.step === 2 && doomed.device.destroy()) }),
+            DeviceLostDuringTrainingError,
+            /device was lost at step 3.*checkpoint of step 2.*--resume/,
+          );
+          assert.is(e.checkpoint?.step, 2);
+          const resumed = await trainWith(shortRun(data, `${dir}/out`, { resume: true }), { backend, fs });
+          assert.is(resumed.steps, 6);
+        } finally {
+          doomed.dispose();
+          await cleanup();
+        }
+      });
+    }
 
     run.run();
   }

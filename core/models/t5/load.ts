@@ -66,7 +66,8 @@ export async function loadT5(pathOrHubId: string, options: LoadT5Options): Promi
     const used = new Set<string>();
     for (const [name] of model.uniqueParameters()) {
       const source = candidateNames(name).find((n) => checkpoint.has(n));
-      if (source) used.add(source);
+      if (!source) throw CheckpointError.missing(checkpoint.source, name, candidateNames(name));
+      used.add(source);
     }
     const unused = checkpoint.names().filter((n) => !used.has(n) && !isKnownExtra(n, config));
     if (unused.length > 0) {

@@ -18,7 +18,7 @@
  */
 import type { Backend } from "../../backend/backend.ts";
 import { BackendMismatchError, DTypeError, IndexOutOfRangeError, InvalidArgumentError, ShapeError, SizeLimitError } from "../../errors.ts";
-import { unknownNameMessage } from "../../suggest.ts";
+import { suggestName, unknownNameMessage } from "../../suggest.ts";
 import type { T5Config } from "../../io/t5-config.ts";
 import { Module } from "../../nn/module.ts";
 import { Dropout, Embedding, Linear, RMSNorm } from "../../nn/layers.ts";
@@ -238,8 +238,10 @@ function checkInputsObject(inputs: unknown, op: string): void {
   if (typeof inputs !== "object" || inputs === null || Array.isArray(inputs)) {
     throw InvalidArgumentError.of(op, "inputs", `expected an object { inputIds, attentionMask?, labels?, decoderInputIds?, decoderAttentionMask? }, got ${showValue(inputs)}`);
   }
+  // Other fields may ride along (a batch object with its examples, a golden file with its loss); a key
+  // that is a misspelling of an input (attention_mask, labelz) would silently change the result: refused.
   for (const key of Object.keys(inputs)) {
-    if (!INPUT_KEYS.includes(key) && (inputs as Record<string, unknown>)[key] !== undefined) {
+    if (!INPUT_KEYS.includes(key) && (inputs as Record<string, unknown>)[key] !== undefined && suggestName(key, INPUT_KEYS) !== undefined) {
       throw InvalidArgumentError.of(op, key, unknownNameMessage(key, INPUT_KEYS, "input"));
     }
   }
