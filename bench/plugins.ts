@@ -16,7 +16,7 @@
  */
 import type { Backend } from "../core/backend/backend.ts";
 import { createCpuBackend } from "../core/backend/cpu/cpu-backend.ts";
-import { PeftModel } from "../core/hooks/peft-model.ts";
+import { PeftModel } from "../core/peft/peft-model.ts";
 import { createT5 } from "../core/models/t5/load.ts";
 import { noGrad } from "../core/tensor/autograd.ts";
 import { tidy } from "../core/tensor/scope.ts";

@@ -89,24 +89,48 @@ export { TokenizerError, loadTokenizer, type BatchEncoding, type T5Tokenizer } f
 export { DownloadError, resolveModelDir, type HubOptions } from "./io/hub.ts";
 
 // PEFT: layer hooks, plugins, adapters (built-in plugins: webpeft/plugins)
-export { runHooked, type HookEntry, type HookKind } from "./hooks/hooks.ts";
+export {
+  HOOK_POINT_KINDS,
+  runHooked,
+  type BlockModule,
+  type HookEntry,
+  type HookKind,
+  type HookPointKind,
+  type HookPointModules,
+  type Hookable,
+  type NormModule,
+} from "./nn/hooks.ts";
 export {
   formatForPeftType,
   getPlugin,
   parsePluginConfig,
   registerPlugin,
+  registerPluginAlias,
   registeredPlugins,
-  targetFields,
   type AdapterFormat,
   type InjectContext,
+  type PeftBaseModel,
   type PeftPlugin,
+} from "./peft/plugin.ts";
+export {
+  hookPoints,
+  inScope,
+  layersSchema,
+  matchTargets,
+  regexError,
+  stacksSchema,
+  targetFields,
+  targetsSchema,
+  type HookTarget,
+  type LegacyTargetKind,
   type Target,
+  type TargetFieldSchemas,
   type TargetKind,
   type TargetSpec,
-} from "./hooks/plugin.ts";
-export { PeftModel, matchTargets, type AdapterState, type AddAdapterOptions } from "./hooks/peft-model.ts";
-export { AdapterError, PluginConfigError } from "./hooks/errors.ts";
-export { ADAPTER_CONFIG, ADAPTER_WEIGHTS, loadAdapter, saveAdapter, type LoadAdapterOptions, type SaveAdapterOptions } from "./hooks/adapter-files.ts";
+} from "./peft/targets.ts";
+export { PeftModel, type AdapterState, type AddAdapterOptions } from "./peft/peft-model.ts";
+export { AdapterError, PluginConfigError } from "./peft/errors.ts";
+export { ADAPTER_CONFIG, ADAPTER_WEIGHTS, loadAdapter, saveAdapter, type LoadAdapterOptions, type SaveAdapterOptions } from "./peft/adapter-files.ts";
 export { AdamW, type AdamWOptions, type AdamWParamState, type AdamWState } from "./optim/adamw.ts";
 export { clipGradNorm, readGradNorm } from "./optim/clip.ts";
 export { learningRateSchedule, type Schedule, type ScheduleName, type ScheduleOptions } from "./optim/schedule.ts";

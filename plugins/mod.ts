@@ -1,9 +1,8 @@
 /**
- * The built-in PEFT methods, each in its own folder, registered on import (one call each). Each entry
- * also lists the small configs the shared plugin test matrix (test/plugins/matrix.test.ts) runs on a
- * tiny T5 (d_model 16, d_kv 4, 4 heads, d_ff 24, 2 + 3 layers).
+ * The built-in PEFT methods, each in its own folder, registered on import (one call each). Shared code
+ * (Kronecker products, bottleneck blocks) is in plugins/shared/.
  */
-import { type PeftPlugin, registerPlugin } from "../core/hooks/plugin.ts";
+import { type PeftPlugin, registerPlugin, registerPluginAlias } from "../core/peft/plugin.ts";
 import { krona } from "./krona/krona.ts";
 import { kronab } from "./kronab/kronab.ts";
 import { lora } from "./lora/lora.ts";
@@ -14,32 +13,19 @@ import { full } from "./full/full.ts";
 
 export interface BuiltinPlugin {
   readonly plugin: PeftPlugin<never>;
-  /** Configs for the test matrix on the tiny T5, by label. */
-  readonly matrixConfigs: Readonly<Record<string, unknown>>;
 }
 
-export const builtinPlugins: readonly BuiltinPlugin[] = [
-  { plugin: lora as PeftPlugin<never>, matrixConfigs: { "q,v r=4": { r: 4, alpha: 8 }, "all linears rsLoRA": { targets: { regex: ".*\\.(q|k|v|o|wi|wo)" }, r: 2, alpha: 4, useRslora: true } } },
-  { plugin: adapter as PeftPlugin<never>, matrixConfigs: { "houlsby m=4 +cross-attn": { variant: "houlsby", bottleneck: 4, targets: ["SelfAttention", "EncDecAttention", "DenseReluDense"] }, "parallel swish decoder": { variant: "parallel", reductionFactor: 4, activation: "swish", stacks: ["decoder"] } } },
-  { plugin: compacter as PeftPlugin<never>, matrixConfigs: { "n=4 m=8": { reductionFactor: 2 }, "compacter++ n=2 r=2": { variant: "compacter++", phmDim: 2, phmRank: 2, bottleneck: 4, phmInitStd: 0.1 } } },
-  { plugin: bitfit as PeftPlugin<never>, matrixConfigs: { "default targets": {}, "q,v + layer norms": { targets: ["q", "v"], trainLayerNorms: true } } },
-  { plugin: full as PeftPlugin<never>, matrixConfigs: { "all weights": {}, "frozen embeddings": { freezeEmbeddings: true } } },
-  {
-    plugin: krona as PeftPlugin<never>,
-    matrixConfigs: {
-      "q,v automatic (4,4)x(4,4)": {},
-      "all linears a=(2,2) s=0.5": { targets: { regex: ".*\\.(q|k|v|o|wi|wo)" }, a1: 2, a2: 2, scale: 0.5 },
-    },
-  },
-  {
-    plugin: kronab as PeftPlugin<never>,
-    matrixConfigs: {
-      "FFN automatic": {},
-      "FFN+attention res a=(2,8)": { alsoAttention: true, residual: true, a1: 2, a2: 8, scale: 2, dropout: 0.1 },
-    },
-  },
-];
+/** Each plugin's conformance rows live in its folder's test file (CONFORMANCE_CONFIGS, run with webpeft/testing). */
+export const builtinPlugins: readonly BuiltinPlugin[] = [lora, adapter, compacter, bitfit, full, krona, kronab].map((plugin) => ({ plugin: plugin as PeftPlugin<never> }));
 
 for (const { plugin } of builtinPlugins) registerPlugin(plugin);
+/** "adapter" is also the word for any PEFT module: the bottleneck-adapter plugin answers to "bottleneck" too. */
+registerPluginAlias("bottleneck", "adapter");
+registerPluginAlias("full-finetuning", "full");
 
 export { lora, adapter, compacter, bitfit, full, krona, kronab };
+// building blocks for methods of your own (plugins/README.md)
+export * from "./shared/kronecker.ts";
+export * from "./shared/bottleneck.ts";
+/** Unambiguous names: `full` is also core's tensor constructor, `adapter` also the general word. */
+export { full as fullFineTuning, adapter as bottleneckAdapter };

@@ -6,11 +6,12 @@
 import { ShapeError } from "../errors.ts";
 import { gather } from "../tensor/ops/gather.ts";
 import { tidy } from "../tensor/scope.ts";
-import { runHooked } from "../hooks/hooks.ts";
+import { runHooked } from "./hooks.ts";
 import type { Tensor } from "../tensor/tensor.ts";
 import { Module } from "./module.ts";
 
 export class Linear extends Module {
+  override readonly hookPoint = "linear" as const;
   readonly inFeatures: number;
   readonly outFeatures: number;
 
@@ -46,6 +47,7 @@ export class Linear extends Module {
 }
 
 export class Embedding extends Module {
+  override readonly hookPoint = "embedding" as const;
   constructor(weight: Tensor) {
     super();
     if (weight.rank !== 2) throw ShapeError.of("Embedding", [weight.shape], "weight must be (num, dim)");
@@ -56,9 +58,9 @@ export class Embedding extends Module {
     return this.parameter("weight");
   }
 
-  /** int32 ids (…) → (…, dim) */
+  /** int32 ids (…) → (…, dim), with plugin hooks applied (a parallel hook gets the ids). */
   forward(ids: Tensor): Tensor {
-    return gather(this.weight, ids);
+    return this.hooks.length === 0 ? gather(this.weight, ids) : tidy(() => runHooked(this, ids, (v) => gather(this.weight, v)));
   }
 }
 
@@ -67,6 +69,7 @@ export class Embedding extends Module {
  * (HF T5LayerNorm; Zhang & Sennrich 2019):  y = w ⊙ x / √(mean(x²) + ε)
  */
 export class RMSNorm extends Module {
+  override readonly hookPoint = "layer-norm" as const;
   constructor(
     weight: Tensor,
     readonly eps: number,
@@ -75,7 +78,22 @@ export class RMSNorm extends Module {
     this.registerParameter("weight", weight);
   }
 
+  get weight(): Tensor {
+    return this.parameter("weight");
+  }
+
+  /** Normalised size (the last axis). */
+  get features(): number {
+    return this.weight.shape[0]!;
+  }
+
+  /** (…, D) → (…, D), with plugin hooks applied (BitFit's layer-norm bias is a parallel hook). */
   forward(x: Tensor): Tensor {
+    return this.hooks.length === 0 ? this.baseForward(x) : tidy(() => runHooked(this, x, (v) => this.baseForward(v)));
+  }
+
+  /** w ⊙ x / √(mean(x²) + ε) without hooks. */
+  baseForward(x: Tensor): Tensor {
     return tidy(() => {
       const inverseRms = x.square().mean(-1, { keepDims: true }).add(this.eps).rsqrt(); // (…, 1)
       return x.mul(inverseRms).mul(this.parameter("weight"));

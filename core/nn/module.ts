@@ -8,12 +8,17 @@
  * same tensor registered under several paths is listed once by `uniqueParameters()`.
  */
 import { InvalidArgumentError } from "../errors.ts";
-import type { HookEntry, Hookable } from "../hooks/hooks.ts";
+import type { HookEntry, HookPointKind, Hookable } from "./hooks.ts";
 import type { Tensor } from "../tensor/tensor.ts";
 
 export abstract class Module implements Hookable {
-  /** Plugin hooks on this module's computation (core/hooks); empty for a plain model. */
+  /** Plugin hooks on this module's computation (core/nn/hooks.ts); empty for a plain model. */
   readonly hooks: HookEntry[] = [];
+  /**
+   * The kind of hook point this module is (it runs its forward through runHooked), or null for a
+   * container. PEFT targets are matched over these declarations (core/peft/targets.ts).
+   */
+  readonly hookPoint: HookPointKind | null = null;
   private readonly parameterSlots = new Map<string, Tensor>();
   private readonly childModules = new Map<string, Module>();
   /** Dropout and other train-only behaviour; see train()/eval(). */

@@ -264,8 +264,8 @@ export class AdamW {
 
   /** A host copy of the optimizer's state (waits for queued device work). */
   async stateDict(): Promise<AdamWState> {
-    // One read at a time: hundreds of concurrent buffer mappings buy nothing (each read submits and
-    // waits anyway) and have crashed Deno's WebGPU implementation.
+    // One read at a time: concurrent buffer mappings buy nothing (each read submits and waits anyway)
+    // and keep fewer staging buffers alive at once.
     const parameters: (AdamWParamState | null)[] = [];
     for (const p of this.parameters) {
       const s = this.state.get(p);

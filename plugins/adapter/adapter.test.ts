@@ -5,8 +5,8 @@
  */
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
-import { PeftModel } from "../../core/hooks/peft-model.ts";
-import { parsePluginConfig } from "../../core/hooks/plugin.ts";
+import { PeftModel } from "../../core/peft/peft-model.ts";
+import { parsePluginConfig } from "../../core/peft/plugin.ts";
 import { parseT5Config } from "../../core/io/t5-config.ts";
 import { t5Skeleton } from "../../core/models/t5/load.ts";
 import { noGrad } from "../../core/tensor/autograd.ts";
@@ -20,6 +20,7 @@ import { assertClose } from "../../test/harness/check-op.ts";
 import { type Activation, activate, adapter } from "./adapter.ts";
 import { expectConfigError } from "../../test/harness/expect.ts";
 import { adapterHooks, randomizeAdapter, tinyT5 } from "../../test/harness/plugins.ts";
+import { pluginConformanceSuite } from "../../test/harness/conformance.ts";
 
 const ACT: Record<Activation, (x: number) => number> = {
   relu: (x) => Math.max(0, x),
@@ -41,7 +42,14 @@ const v = (raw: unknown) => parsePluginConfig(adapter, raw);
 
 const T5_SMALL = parseT5Config({ model_type: "t5" }, "t5-small defaults");
 
+/** This plugin's rows of the conformance kit (webpeft/testing), run on every backend under test. */
+export const CONFORMANCE_CONFIGS: Readonly<Record<string, unknown>> = {
+  "houlsby m=4 +cross-attn": { variant: "houlsby", bottleneck: 4, targets: ["SelfAttention", "EncDecAttention", "DenseReluDense"] },
+  "parallel swish decoder": { variant: "parallel", reductionFactor: 4, activation: "swish", stacks: ["decoder"] },
+};
+
 export function register(backends: readonly NamedBackend[]): void {
+  pluginConformanceSuite(adapter, CONFORMANCE_CONFIGS, backends);
   const s = suite("adapter plugin");
 
   s("placement: houlsby after SelfAttention + FFN, pfeiffer after FFN, parallel beside FFN; filters and opt-in cross-attention", async () => {

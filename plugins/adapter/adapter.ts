@@ -30,98 +30,18 @@
  * Shape legend: B batch, L length, D d_model, M bottleneck.
  */
 import * as v from "valibot";
-import { matchTargets } from "../../core/hooks/peft-model.ts";
-import { type InjectContext, type PeftPlugin, type Target, type TargetKind, type TargetSpec, targetFields, targetsSchema } from "../../core/hooks/plugin.ts";
-import { PluginConfigError } from "../../core/hooks/errors.ts";
-import type { T5ForConditionalGeneration } from "../../core/models/t5/model.ts";
+import type { InjectContext, PeftPlugin } from "../../core/peft/plugin.ts";
+import { type TargetSpec, matchTargets, targetFields, targetsSchema } from "../../core/peft/targets.ts";
 import type { Tensor } from "../../core/tensor/tensor.ts";
+import { type Activation, ACTIVATIONS, activate, adapterParameters, bottleneckSize } from "../shared/bottleneck.ts";
 
-// ---------------------------------------------------------------------------------------------------------
-// Shared with plugins/compacter: activations, block targets, bottleneck size.
+/** The hook points bottleneck adapters sit at. */
+const BLOCKS = ["attention", "feed-forward"] as const;
 
-export const ACTIVATIONS = ["relu", "gelu_new", "swish"] as const;
-export type Activation = (typeof ACTIVATIONS)[number];
-
-/**
- * relu; gelu_new (tanh approximation, HF's name); swish(x) = x·σ(x) (Ramachandran et al. 2017, = SiLU),
- * with σ(x) = ½·(1 + tanh(x/2)) so it is a composition of existing primitives (and their backward rules).
- */
-export function activate(x: Tensor, activation: Activation): Tensor {
-  switch (activation) {
-    case "relu":
-      return x.relu();
-    case "gelu_new":
-      return x.gelu();
-    case "swish":
-      return x.mul(x.mul(0.5).tanh().add(1).mul(0.5));
-  }
-  return activation satisfies never;
-}
+// Activations and the bottleneck size are shared with plugins/compacter (plugins/shared/bottleneck.ts).
+export { ACTIVATIONS, type Activation, activate, adapterParameters, bottleneckSize } from "../shared/bottleneck.ts";
 
 const FFN_BLOCK = "DenseReluDense";
-const isFfnName = (name: string): boolean => name === FFN_BLOCK || name.endsWith(`.${FFN_BLOCK}`);
-
-/** The same block/stack filter as matchTargets (core/hooks/peft-model.ts). */
-function inScope(path: string, spec: TargetSpec): boolean {
-  const block = /\.block\.(\d+)\./.exec(`${path}.`);
-  if (spec.layers && (!block || !spec.layers.includes(Number(block[1])))) return false;
-  const stack = path.split(".")[0] as "encoder" | "decoder";
-  return !spec.stacks || spec.stacks.includes(stack);
-}
-
-export interface BlockTarget extends Target {
-  readonly kind: "ffn" | "attention";
-}
-
-type Matcher = (spec: TargetSpec, kind: TargetKind) => Target[];
-
-/**
- * Blocks (FFN and attention) a spec names. The framework's matcher takes one kind per call, so the spec is
- * split: names ending in DenseReluDense go to "ffn", every other name to "attention" (a name of another
- * module kind then gets the framework's kind error); a regex is split with a look-ahead on the path's end.
- * Returned in module-tree order.
- */
-export function blockTargets(model: T5ForConditionalGeneration, spec: TargetSpec, match: Matcher): BlockTarget[] {
-  const parts: { kind: "ffn" | "attention"; spec: TargetSpec }[] = [];
-  if (Array.isArray(spec.targets)) {
-    const names = spec.targets as readonly string[];
-    const ffn = names.filter(isFfnName);
-    const attention = names.filter((n) => !isFfnName(n));
-    if (ffn.length > 0) parts.push({ kind: "ffn", spec: { ...spec, targets: ffn } });
-    if (attention.length > 0) parts.push({ kind: "attention", spec: { ...spec, targets: attention } });
-  } else {
-    const source = (spec.targets as { regex: string }).regex;
-    const whole = new RegExp(`^(?:${source})$`);
-    const ffnTail = new RegExp(`\\.${FFN_BLOCK}$`);
-    let ffn = false;
-    let other = false;
-    for (const [path] of model.namedModules()) {
-      if (!path || !whole.test(path) || !inScope(path, spec)) continue;
-      if (ffnTail.test(path)) ffn = true;
-      else other = true;
-    }
-    if (ffn) parts.push({ kind: "ffn", spec: { ...spec, targets: { regex: `(?=.*\\.${FFN_BLOCK}$)(?:${source})` } } });
-    if (other) parts.push({ kind: "attention", spec: { ...spec, targets: { regex: `(?!.*\\.${FFN_BLOCK}$)(?:${source})` } } });
-    // nothing matched: let the framework say so in its own words
-    if (!ffn && !other) parts.push({ kind: "ffn", spec });
-  }
-  const order = new Map<string, number>();
-  let i = 0;
-  for (const [path] of model.namedModules()) order.set(path, i++);
-  return parts
-    .flatMap(({ kind, spec: s }) => match(s, kind).map((t) => ({ ...t, kind })))
-    .sort((a, b) => order.get(a.path)! - order.get(b.path)!);
-}
-
-/** M = `bottleneck`, else ⌊D / reductionFactor⌋, which must be ≥ 1. */
-export function bottleneckSize(plugin: string, dModel: number, c: { readonly bottleneck?: number | undefined; readonly reductionFactor: number }): number {
-  if (c.bottleneck !== undefined) return c.bottleneck;
-  const m = Math.floor(dModel / c.reductionFactor);
-  if (m < 1) throw PluginConfigError.of(plugin, "reductionFactor", `d_model ${dModel} / reductionFactor ${c.reductionFactor} leaves no bottleneck unit (set a smaller factor or an explicit bottleneck)`);
-  return m;
-}
-
-// ---------------------------------------------------------------------------------------------------------
 
 const VARIANTS = ["houlsby", "pfeiffer", "parallel"] as const;
 export type AdapterVariant = (typeof VARIANTS)[number];
@@ -176,9 +96,6 @@ const schema: v.GenericSchema<unknown, AdapterConfig> = v.pipe(
   }),
 );
 
-/** Trainable parameters of one bottleneck adapter: down (M·D + M) and up (D·M + D). */
-export const adapterParameters = (d: number, m: number): number => 2 * d * m + m + d;
-
 export const adapter: PeftPlugin<AdapterConfig> = {
   name: "adapter",
   description: "bottleneck adapters h + s·up(act(down(h))): Houlsby (after attention and FFN), Pfeiffer (after FFN), parallel (beside FFN)",
@@ -189,7 +106,7 @@ export const adapter: PeftPlugin<AdapterConfig> = {
     const D = ctx.model.config.dModel;
     const M = bottleneckSize("adapter", D, config);
     const { activation, scaling } = config;
-    for (const { path, module } of blockTargets(ctx.model, config, (s, k) => ctx.targets(s, k))) {
+    for (const { path, module } of ctx.targets(config, BLOCKS)) {
       const downW = ctx.normal(`${path}.adapter_down.weight`, [M, D], config.initStd); // (M, D)
       const downB = ctx.zeros(`${path}.adapter_down.bias`, [M]);
       const upW = ctx.zeros(`${path}.adapter_up.weight`, [D, M]); // (D, M)
@@ -204,9 +121,9 @@ export const adapter: PeftPlugin<AdapterConfig> = {
       else ctx.sequential(module, (h) => h.add(bottleneck(h)));
     }
   },
-  countParameters(model: T5ForConditionalGeneration, config) {
+  countParameters(model, config) {
     const D = model.config.dModel;
     const M = bottleneckSize("adapter", D, config);
-    return blockTargets(model, config, (s, k) => matchTargets(model, s, k, "adapter")).length * adapterParameters(D, M);
+    return matchTargets(model, config, BLOCKS, "adapter").length * adapterParameters(D, M);
   },
 };

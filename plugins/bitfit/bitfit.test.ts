@@ -6,8 +6,8 @@
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import type { Backend } from "../../core/backend/backend.ts";
-import { PeftModel } from "../../core/hooks/peft-model.ts";
-import { parsePluginConfig } from "../../core/hooks/plugin.ts";
+import { PeftModel } from "../../core/peft/peft-model.ts";
+import { parsePluginConfig } from "../../core/peft/plugin.ts";
 import { parseT5Config } from "../../core/io/t5-config.ts";
 import { loadT5, t5Skeleton } from "../../core/models/t5/load.ts";
 import type { T5ForConditionalGeneration } from "../../core/models/t5/model.ts";
@@ -24,6 +24,7 @@ import { assertClose } from "../../test/harness/check-op.ts";
 import { bitfit } from "./bitfit.ts";
 import { expectConfigError } from "../../test/harness/expect.ts";
 import { adapterHooks } from "../../test/harness/plugins.ts";
+import { pluginConformanceSuite } from "../../test/harness/conformance.ts";
 
 const goldens = (name: string) => decodeURIComponent(new URL(`../../test/goldens/t5/${name}`, import.meta.url).pathname);
 const T5_SMALL = parseT5Config({ model_type: "t5" }, "t5-small defaults");
@@ -33,8 +34,43 @@ async function load(name: string, backend: Backend, dtype: "float32" | "float64"
   return (await loadT5(goldens(name), { backend, fs: await hostFiles(), dtype })).eval();
 }
 
+/** This plugin's rows of the conformance kit (webpeft/testing), run on every backend under test. */
+export const CONFORMANCE_CONFIGS: Readonly<Record<string, unknown>> = {
+  "default targets": {},
+  "q,v + layer norms": { targets: ["q", "v"], trainLayerNorms: true },
+  "q,v + layer-norm biases": { targets: ["q", "v"], layerNormBiases: true },
+};
+
 export function register(backends: readonly NamedBackend[]): void {
+  pluginConformanceSuite(bitfit, CONFORMANCE_CONFIGS, backends);
   const s = suite("bitfit plugin");
+
+  s("layerNormBiases: a zero bias on every layer norm, y = w ⊙ x/rms(x) + β, trained", async () => {
+    const model = await load("tiny-v1_0-relu-tied", reference, "float64");
+    const norms = [...model.namedModules()].filter(([, m]) => m instanceof RMSNorm);
+    const peft = new PeftModel(model);
+    const state = peft.addAdapter("a", "bitfit", { targets: ["q"], layerNormBiases: true });
+    const normHooks = adapterHooks(model).filter(([p]) => p.endsWith("layer_norm"));
+    assert.equal(normHooks.map(([p]) => p), norms.map(([p]) => p), "every layer norm, final ones included");
+    const D = model.config.dModel;
+    assert.is(state.parameters.size, norms.length + model.config.numLayers + 2 * model.config.numDecoderLayers);
+    assert.is(peft.parameterCounts().trainable, bitfit.countParameters(model, state.config as never));
+    // the hook's arithmetic on one norm: base output + β
+    const [path, norm] = norms[0]! as [string, RMSNorm];
+    const beta = state.parameters.get(`${path}.bias`)!;
+    const values = Float64Array.from({ length: D }, (_, i) => 0.1 * (i - 3));
+    reference.upload(beta.bufferFor("test"), values);
+    const x = tensor([Array.from({ length: D }, (_, i) => Math.sin(i))], { backend: reference, dtype: "float64" });
+    const hooked = noGrad(() => norm.forward(x));
+    const plain = noGrad(() => norm.baseForward(x));
+    assertClose(await hooked.data(), (await plain.data()).map((v, i) => v + values[i]!), { rtol: 1e-12, atol: 1e-12 }, "w ⊙ x/rms(x) + β");
+    // β gets a gradient through the model's loss
+    const loss = tidy(() => peft.forward({ inputIds: [[5, 6, 1]], labels: [[7, 1]] }).loss!);
+    loss.backward();
+    assert.ok((await beta.grad!.data()).some((g) => g !== 0), "the layer-norm bias gets a gradient");
+    peft.dispose();
+    model.dispose();
+  });
 
   s("default targets: every attention / FFN Linear and lm_head, v1.0 and gated v1.1 alike", async () => {
     for (const [name, ffn] of [["tiny-v1_0-relu-tied", ["wi", "wo"]], ["tiny-v1_1-gated-gelu", ["wi_0", "wi_1", "wo"]]] as const) {

@@ -12,27 +12,33 @@
  * `bitfit` adds biases to q, k, v, o, wi, wo and lm_head; `freeze_bitfit_lm_head` keeps the lm_head weight
  * frozen but its bias trained). lm_head's bias is V values (32128 for T5) — the largest single bias, and the
  * one that shifts the label words' prior directly; leave it out with
- * `targets: { regex: ".*\\.(q|k|v|o|wi|wi_0|wi_1|wo)" }`. Their code also adds a bias to each block's
- * layer norm; that one is not added here: every consumer of a block's normed state is a biased Linear
- * (q, k, v, or wi), so a layer-norm bias β only reparametrises their biases (W·(n + β) + b = W·n + b′).
+ * `targets: { regex: ".*\\.(q|k|v|o|wi|wi_0|wi_1|wo)" }`.
+ *
+ * `layerNormBiases` (default false) adds and trains a bias on every layer norm too, as BitFit trains
+ * LayerNorm's β (and the Compacter authors' T5 code adds one to each block's layer norm): a parallel hook
+ * on each layer-norm hook point, y = w ⊙ x/rms(x) + β, β (D) at zero, stored as `<layer norm>.bias`.
+ * (Where every consumer of the normed state is a biased target Linear, β only reparametrises their biases,
+ * W·(n + β) + b = W·n + b′; it is not redundant for the final layer norms, nor when targets are narrowed.)
+ * Default false so that adapter files saved before the option existed still load.
  *
  * `trainLayerNorms` (default false) also trains T5's RMS-norm weights (every `layer_norm` and
- * `final_layer_norm` scale) through ctx.trainBase; BitFit proper trains biases only (T5's norms have none).
- * Not mergeable: T5's Linears have no bias slot to fold b into.
+ * `final_layer_norm` scale) through ctx.trainBase. Not mergeable: T5's Linears have no bias slot to fold
+ * b into.
  *
- * Parameters: Σ over target Linears out_features (+ Σ RMS-norm sizes with trainLayerNorms).
+ * Parameters: Σ over target Linears out_features (+ Σ layer-norm sizes with layerNormBiases, + Σ RMS-norm
+ * sizes with trainLayerNorms).
  */
 import * as v from "valibot";
-import { matchTargets } from "../../core/hooks/peft-model.ts";
-import { type InjectContext, type PeftPlugin, type TargetSpec, targetFields, targetsSchema } from "../../core/hooks/plugin.ts";
-import type { T5ForConditionalGeneration } from "../../core/models/t5/model.ts";
-import { Linear, RMSNorm } from "../../core/nn/layers.ts";
+import type { InjectContext, PeftBaseModel, PeftPlugin } from "../../core/peft/plugin.ts";
+import { type TargetSpec, hookPoints, matchTargets, targetFields, targetsSchema } from "../../core/peft/targets.ts";
 import type { Tensor } from "../../core/tensor/tensor.ts";
 
 /** A regex, so that it fits v1.0 (wi) and gated v1.1 (wi_0, wi_1) checkpoints alike. */
 export const BITFIT_DEFAULT_TARGETS = { regex: ".*\\.(q|k|v|o|wi|wi_0|wi_1|wo)|lm_head" } as const;
 
 export interface BitFitConfig extends TargetSpec {
+  /** add and train a bias on every layer norm (BitFit's LayerNorm β) */
+  readonly layerNormBiases: boolean;
   /** also train every RMS-norm weight of the model */
   readonly trainLayerNorms: boolean;
 }
@@ -43,22 +49,22 @@ const schema: v.GenericSchema<unknown, BitFitConfig> = v.object({
   targets: v.optional(targetsSchema, () => ({ ...BITFIT_DEFAULT_TARGETS })),
   layers: targetEntries.layers,
   stacks: targetEntries.stacks,
+  /** add and train a bias on every layer norm (BitFit's LayerNorm β) */
+  layerNormBiases: v.optional(v.boolean(), false),
   /** also train every RMS-norm weight of the model */
   trainLayerNorms: v.optional(v.boolean(), false),
 });
 
-/** The distinct RMS-norm weights of the model. */
-function layerNormWeights(model: T5ForConditionalGeneration): Tensor[] {
-  const out = new Set<Tensor>();
-  for (const [, m] of model.namedModules()) if (m instanceof RMSNorm) out.add(m.parameter("weight"));
-  return [...out];
+/** The distinct layer-norm weights of the model. */
+function layerNormWeights(model: PeftBaseModel): Tensor[] {
+  return [...new Set(hookPoints(model, "layer-norm").map(({ module }) => module.weight))];
 }
 
 export const bitfit: PeftPlugin<BitFitConfig> = {
   name: "bitfit",
   description: "BitFit: train only biases (added at zero to T5's bias-free Linears), optionally the layer norms",
   schema,
-  parameterFormula: "Σ over target Linears out_features (+ Σ RMS-norm sizes with trainLayerNorms)",
+  parameterFormula: "Σ over target Linears out_features (+ Σ layer-norm sizes with layerNormBiases, + Σ RMS-norm sizes with trainLayerNorms)",
   inject(ctx: InjectContext<BitFitConfig>) {
     const { config } = ctx;
     for (const { path, module } of ctx.targets(config, "linear")) {
@@ -69,11 +75,18 @@ export const bitfit: PeftPlugin<BitFitConfig> = {
       const bias = ctx.zeros(`${path}.bias`, [module.outFeatures]); // (out)
       ctx.parallel(module, () => bias); // y = W·x + b, b broadcast over (…, out)
     }
+    if (config.layerNormBiases) {
+      for (const { path, module } of hookPoints(ctx.model, "layer-norm")) {
+        const beta = ctx.zeros(`${path}.bias`, [module.features]); // (D)
+        ctx.parallel(module, () => beta); // y = w ⊙ x/rms(x) + β
+      }
+    }
     if (config.trainLayerNorms) for (const w of layerNormWeights(ctx.model)) ctx.trainBase(w);
   },
-  countParameters(model: T5ForConditionalGeneration, config) {
-    const biases = matchTargets(model, config, "linear", "bitfit").reduce((acc, { module }) => acc + (module as Linear).outFeatures, 0);
+  countParameters(model, config) {
+    const biases = matchTargets(model, config, "linear", "bitfit").reduce((acc, { module }) => acc + module.outFeatures, 0);
+    const normBiases = config.layerNormBiases ? hookPoints(model, "layer-norm").reduce((acc, { module }) => acc + module.features, 0) : 0;
     const norms = config.trainLayerNorms ? layerNormWeights(model).reduce((acc, t) => acc + t.size, 0) : 0;
-    return biases + norms;
+    return biases + normBiases + norms;
   },
 };

@@ -5,8 +5,8 @@
  */
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
-import { PeftModel } from "../../core/hooks/peft-model.ts";
-import { parsePluginConfig } from "../../core/hooks/plugin.ts";
+import { PeftModel } from "../../core/peft/peft-model.ts";
+import { parsePluginConfig } from "../../core/peft/plugin.ts";
 import { parseT5Config } from "../../core/io/t5-config.ts";
 import { t5Skeleton } from "../../core/models/t5/load.ts";
 import { noGrad } from "../../core/tensor/autograd.ts";
@@ -21,6 +21,7 @@ import { assertClose } from "../../test/harness/check-op.ts";
 import { PHM_RULE_PATH, compacter, phmWeight } from "./compacter.ts";
 import { expectConfigError } from "../../test/harness/expect.ts";
 import { adapterHooks, tinyT5 } from "../../test/harness/plugins.ts";
+import { pluginConformanceSuite } from "../../test/harness/conformance.ts";
 const T5_SMALL = parseT5Config({ model_type: "t5" }, "t5-small defaults");
 const cfg = (raw: unknown) => parsePluginConfig(compacter, raw);
 
@@ -46,7 +47,11 @@ function phmByHand(A: ArrayLike<number>, left: ArrayLike<number>, right: ArrayLi
 
 const gelu = (x: number) => 0.5 * x * (1 + Math.tanh(Math.sqrt(2 / Math.PI) * (x + 0.044715 * x ** 3)));
 
+/** This plugin's rows of the conformance kit (webpeft/testing), run on every backend under test. */
+export const CONFORMANCE_CONFIGS: Readonly<Record<string, unknown>> = { "n=4 m=8": { reductionFactor: 2 }, "compacter++ n=2 r=2": { variant: "compacter++", phmDim: 2, phmRank: 2, bottleneck: 4, phmInitStd: 0.1 } };
+
 export function register(backends: readonly NamedBackend[]): void {
+  pluginConformanceSuite(compacter, CONFORMANCE_CONFIGS, backends);
   const s = suite("compacter plugin");
 
   for (const { name, backend } of backends) {

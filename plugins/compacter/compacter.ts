@@ -33,12 +33,14 @@
  * Shape legend: B batch, L length, D d_model, M bottleneck, n PHM dimension, r PHM rank.
  */
 import * as v from "valibot";
-import { matchTargets } from "../../core/hooks/peft-model.ts";
-import { type InjectContext, type PeftPlugin, type TargetSpec, targetFields, targetsSchema } from "../../core/hooks/plugin.ts";
-import { PluginConfigError } from "../../core/hooks/errors.ts";
-import type { T5ForConditionalGeneration } from "../../core/models/t5/model.ts";
+import { PluginConfigError } from "../../core/peft/errors.ts";
+import type { InjectContext, PeftBaseModel, PeftPlugin } from "../../core/peft/plugin.ts";
+import { type TargetSpec, matchTargets, targetFields, targetsSchema } from "../../core/peft/targets.ts";
 import type { Tensor } from "../../core/tensor/tensor.ts";
-import { ACTIVATIONS, type Activation, activate, blockTargets, bottleneckSize } from "../adapter/adapter.ts";
+import { ACTIVATIONS, type Activation, activate, bottleneckSize } from "../shared/bottleneck.ts";
+
+/** The hook points Compacter sits at (after attention and feed-forward blocks). */
+const BLOCKS = ["attention", "feed-forward"] as const;
 
 const VARIANTS = ["compacter", "compacter++"] as const;
 export type CompacterVariant = (typeof VARIANTS)[number];
@@ -89,7 +91,7 @@ const schema: v.GenericSchema<unknown, CompacterConfig> = v.pipe(
 );
 
 /** D, M and n after checking that n divides both. */
-function dimensions(model: T5ForConditionalGeneration, config: CompacterConfig): { D: number; M: number; n: number; r: number } {
+function dimensions(model: PeftBaseModel, config: CompacterConfig): { D: number; M: number; n: number; r: number } {
   const D = model.config.dModel;
   const M = bottleneckSize("compacter", D, config);
   const n = config.phmDim;
@@ -119,7 +121,7 @@ export const compacter: PeftPlugin<CompacterConfig> = {
   inject(ctx: InjectContext<CompacterConfig>) {
     const { config } = ctx;
     const { D, M, n, r } = dimensions(ctx.model, config);
-    const targets = blockTargets(ctx.model, config, (s, k) => ctx.targets(s, k));
+    const targets = ctx.targets(config, BLOCKS);
     const A = ctx.normal(PHM_RULE_PATH, [n, n, n], config.phmInitStd);
     // glorot-uniform with gain √2 on each (rows, cols) factor: U(±√2·√(6 / (rows + cols)))
     const glorot = (path: string, shape: [number, number, number]) => ctx.uniform(path, shape, Math.sqrt(12 / (shape[1] + shape[2])));
@@ -138,9 +140,9 @@ export const compacter: PeftPlugin<CompacterConfig> = {
       });
     }
   },
-  countParameters(model: T5ForConditionalGeneration, config) {
+  countParameters(model, config) {
     const { D, M, n, r } = dimensions(model, config);
-    const blocks = blockTargets(model, config, (s, k) => matchTargets(model, s, k, "compacter")).length;
+    const blocks = matchTargets(model, config, BLOCKS, "compacter").length;
     return blocks * (2 * r * (D + M) + D + M) + n ** 3;
   },
 };

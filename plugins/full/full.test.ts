@@ -7,10 +7,10 @@
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import type { Backend } from "../../core/backend/backend.ts";
-import { ADAPTER_WEIGHTS, loadAdapter, saveAdapter } from "../../core/hooks/adapter-files.ts";
-import { PluginConfigError } from "../../core/hooks/errors.ts";
-import { PeftModel } from "../../core/hooks/peft-model.ts";
-import { parsePluginConfig } from "../../core/hooks/plugin.ts";
+import { ADAPTER_WEIGHTS, loadAdapter, saveAdapter } from "../../core/peft/adapter-files.ts";
+import { PluginConfigError } from "../../core/peft/errors.ts";
+import { PeftModel } from "../../core/peft/peft-model.ts";
+import { parsePluginConfig } from "../../core/peft/plugin.ts";
 import { openSafetensors } from "../../core/io/safetensors.ts";
 import { parseT5Config } from "../../core/io/t5-config.ts";
 import { loadT5, t5Skeleton } from "../../core/models/t5/load.ts";
@@ -22,6 +22,7 @@ import { hostFiles } from "../../runners/host-files.ts";
 import type { NamedBackend } from "../../test/harness/backends.ts";
 import { reference } from "../../test/harness/backends.ts";
 import { full } from "./full.ts";
+import { pluginConformanceSuite } from "../../test/harness/conformance.ts";
 
 const goldens = (name: string) => decodeURIComponent(new URL(`../../test/goldens/t5/${name}`, import.meta.url).pathname);
 const T5_SMALL = parseT5Config({ model_type: "t5" }, "t5-small defaults");
@@ -32,7 +33,11 @@ async function load(name: string, backend: Backend, dtype: "float32" | "float64"
   return (await loadT5(goldens(name), { backend, fs: await hostFiles(), dtype })).eval();
 }
 
+/** This plugin's rows of the conformance kit (webpeft/testing), run on every backend under test. */
+export const CONFORMANCE_CONFIGS: Readonly<Record<string, unknown>> = { "all weights": {}, "frozen embeddings": { freezeEmbeddings: true } };
+
 export function register(backends: readonly NamedBackend[]): void {
+  pluginConformanceSuite(full, CONFORMANCE_CONFIGS, backends);
   const s = suite("full fine-tuning plugin");
 
   s("no hooks, every distinct base tensor trained; freezeEmbeddings keeps shared (and tied lm_head) frozen", async () => {

@@ -13,8 +13,8 @@
  * Parameters: Σ over distinct base parameters their sizes (minus shared.weight with freezeEmbeddings).
  */
 import * as v from "valibot";
-import type { InjectContext, PeftPlugin } from "../../core/hooks/plugin.ts";
-import type { T5ForConditionalGeneration } from "../../core/models/t5/model.ts";
+import type { InjectContext, PeftBaseModel, PeftPlugin } from "../../core/peft/plugin.ts";
+import { hookPoints } from "../../core/peft/targets.ts";
 import type { Tensor } from "../../core/tensor/tensor.ts";
 
 export interface FullConfig {
@@ -28,9 +28,11 @@ const schema: v.GenericSchema<unknown, FullConfig> = v.object({
 });
 
 /** The distinct base parameters full fine-tuning trains. */
-function trained(model: T5ForConditionalGeneration, config: FullConfig): Tensor[] {
-  const frozen = config.freezeEmbeddings ? model.shared.weight : null;
-  return model.uniqueParameters().flatMap(([, t]) => (t === frozen ? [] : [t]));
+function trained(model: PeftBaseModel, config: FullConfig): Tensor[] {
+  // the token embedding: T5's `shared` and the stacks' embed_tokens (one tied tensor), not the position biases
+  const tokenEmbeddings = hookPoints(model, "embedding").filter(({ path }) => path === "shared" || path.endsWith("embed_tokens"));
+  const frozen = new Set(config.freezeEmbeddings ? tokenEmbeddings.map(({ module }) => module.weight) : []);
+  return model.uniqueParameters().flatMap(([, t]) => (frozen.has(t) ? [] : [t]));
 }
 
 export const full: PeftPlugin<FullConfig> = {
@@ -41,7 +43,7 @@ export const full: PeftPlugin<FullConfig> = {
   inject(ctx: InjectContext<FullConfig>) {
     for (const t of trained(ctx.model, ctx.config)) ctx.trainBase(t);
   },
-  countParameters(model: T5ForConditionalGeneration, config) {
+  countParameters(model, config) {
     return trained(model, config).reduce((acc, t) => acc + t.size, 0);
   },
 };

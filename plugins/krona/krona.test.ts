@@ -12,8 +12,8 @@
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import type { Backend } from "../../core/backend/backend.ts";
-import { loadAdapter, saveAdapter } from "../../core/hooks/adapter-files.ts";
-import { PeftModel } from "../../core/hooks/peft-model.ts";
+import { loadAdapter, saveAdapter } from "../../core/peft/adapter-files.ts";
+import { PeftModel } from "../../core/peft/peft-model.ts";
 import { openSafetensors, writeSafetensors } from "../../core/io/safetensors.ts";
 import type { Linear } from "../../core/nn/layers.ts";
 import { tensor } from "../../core/tensor/create.ts";
@@ -27,6 +27,7 @@ import { assertClose } from "../../test/harness/check-op.ts";
 import { factorization, krona, kron, kronApply } from "./krona.ts";
 import { expectConfigError, tempDir } from "../../test/harness/expect.ts";
 import { logitsOf, randomizeAdapter, roundedNormals, tinyT5 } from "../../test/harness/plugins.ts";
+import { pluginConformanceSuite } from "../../test/harness/conformance.ts";
 const BATCH = {
   inputIds: [[58, 89, 61, 50, 23, 68, 1], [49, 6, 24, 24, 1, 0, 0]],
   attentionMask: [[1, 1, 1, 1, 1, 1, 1], [1, 1, 1, 1, 1, 0, 0]],
@@ -83,7 +84,14 @@ async function valueAndGrads(backend: Backend, dtype: "float32" | "float64", c: 
   return out;
 }
 
+/** This plugin's rows of the conformance kit (webpeft/testing), run on every backend under test. */
+export const CONFORMANCE_CONFIGS: Readonly<Record<string, unknown>> = {
+  "q,v automatic (4,4)x(4,4)": {},
+  "all linears a=(2,2) s=0.5": { targets: { regex: ".*\\.(q|k|v|o|wi|wo)" }, a1: 2, a2: 2, scale: 0.5 },
+};
+
 export function register(backends: readonly NamedBackend[]): void {
+  pluginConformanceSuite(krona, CONFORMANCE_CONFIGS, backends);
   const s = suite("krona");
 
   s("kron(A, B) is the Kronecker product: kron[i1·b1 + j1, i2·b2 + j2] = A[i1, i2]·B[j1, j2]", async () => {

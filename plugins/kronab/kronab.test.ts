@@ -9,10 +9,10 @@
  */
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
-import { loadAdapter, saveAdapter } from "../../core/hooks/adapter-files.ts";
-import { AdapterError } from "../../core/hooks/errors.ts";
-import { runHooked } from "../../core/hooks/hooks.ts";
-import { PeftModel } from "../../core/hooks/peft-model.ts";
+import { loadAdapter, saveAdapter } from "../../core/peft/adapter-files.ts";
+import { AdapterError } from "../../core/peft/errors.ts";
+import { runHooked } from "../../core/nn/hooks.ts";
+import { PeftModel } from "../../core/peft/peft-model.ts";
 import { openSafetensors } from "../../core/io/safetensors.ts";
 import type { T5DenseActDense, T5ForConditionalGeneration } from "../../core/models/t5/model.ts";
 import type { Module } from "../../core/nn/module.ts";
@@ -28,11 +28,19 @@ import { kron } from "../krona/krona.ts";
 import { kronab } from "./kronab.ts";
 import { expectConfigError } from "../../test/harness/expect.ts";
 import { randomizeAdapter, roundedNormals, tinyT5 } from "../../test/harness/plugins.ts";
+import { pluginConformanceSuite } from "../../test/harness/conformance.ts";
 const BATCH = { inputIds: [[58, 89, 61, 50, 1]], attentionMask: [[1, 1, 1, 1, 1]], labels: [[68, 88, 1]] };
 
 const moduleAt = (model: T5ForConditionalGeneration, path: string) => new Map(model.namedModules()).get(path)! as Module;
 
+/** This plugin's rows of the conformance kit (webpeft/testing), run on every backend under test. */
+export const CONFORMANCE_CONFIGS: Readonly<Record<string, unknown>> = {
+  "FFN automatic": {},
+  "FFN+attention res a=(2,8)": { alsoAttention: true, residual: true, a1: 2, a2: 8, scale: 2, dropout: 0.1 },
+};
+
 export function register(backends: readonly NamedBackend[]): void {
+  pluginConformanceSuite(kronab, CONFORMANCE_CONFIGS, backends);
   const s = suite("kronab");
 
   for (const { name, backend } of backends) {

@@ -14,11 +14,9 @@
  * Factor shapes and the product without materialising A ⊗ B are KronA's (plugins/krona/krona.ts).
  */
 import * as v from "valibot";
-import type { PeftPlugin, Target, TargetSpec } from "../../core/hooks/plugin.ts";
-import { targetFields } from "../../core/hooks/plugin.ts";
-import { matchTargets } from "../../core/hooks/peft-model.ts";
-import type { T5ForConditionalGeneration } from "../../core/models/t5/model.ts";
-import { type FactorFields, type KronShape, checkFactorFields, factorFields, kronApply, kronShape } from "../krona/krona.ts";
+import type { PeftBaseModel, PeftPlugin } from "../../core/peft/plugin.ts";
+import { type HookTarget, type TargetSpec, matchTargets, targetFields } from "../../core/peft/targets.ts";
+import { type FactorFields, type KronShape, checkFactorFields, factorFields, kronApply, kronShape } from "../shared/kronecker.ts";
 
 /** KronA^B's config. */
 export interface KronabConfig extends TargetSpec, FactorFields {
@@ -50,9 +48,9 @@ const schema: v.GenericSchema<unknown, KronabConfig> = v.object({
 const ATTENTION_BLOCKS = { regex: ".*\\.(SelfAttention|EncDecAttention)" };
 
 /** The blocks a config attaches to (FFN blocks, then attention blocks), with their factor shapes. */
-function blocks(model: T5ForConditionalGeneration, config: KronabConfig): (Target & KronShape)[] {
+function blocks(model: PeftBaseModel, config: KronabConfig): (HookTarget<"attention" | "feed-forward"> & KronShape)[] {
   checkFactorFields("kronab", config);
-  const found: Target[] = matchTargets(model, config, "ffn", "kronab");
+  const found: HookTarget<"attention" | "feed-forward">[] = matchTargets(model, config, "feed-forward", "kronab");
   if (config.alsoAttention) {
     found.push(...matchTargets(model, { targets: ATTENTION_BLOCKS, layers: config.layers, stacks: config.stacks }, "attention", "kronab"));
   }

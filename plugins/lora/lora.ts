@@ -6,10 +6,9 @@
  * Adapter files are HF PEFT's LORA layout, so adapters move both ways between webpeft and PEFT.
  */
 import * as v from "valibot";
-import { type AdapterFormat, type PeftPlugin, type TargetSpec, targetFields } from "../../core/hooks/plugin.ts";
-import type { T5ForConditionalGeneration } from "../../core/models/t5/model.ts";
-import { matchTargets } from "../../core/hooks/peft-model.ts";
-import { PluginConfigError } from "../../core/hooks/errors.ts";
+import { PluginConfigError } from "../../core/peft/errors.ts";
+import type { AdapterFormat, PeftPlugin } from "../../core/peft/plugin.ts";
+import { type TargetSpec, matchTargets, targetFields } from "../../core/peft/targets.ts";
 
 /** LoRA's config (HF PEFT's names in parentheses). */
 export interface LoraConfig extends TargetSpec {
@@ -101,11 +100,8 @@ export const lora: PeftPlugin<LoraConfig> = {
       ctx.mergeable(module, () => B.matmul(A).mul(scale)); // (out, in)
     }
   },
-  countParameters(model: T5ForConditionalGeneration, config) {
-    return matchTargets(model, config, "linear", "lora").reduce((acc, { module }) => {
-      const m = module as unknown as { inFeatures: number; outFeatures: number };
-      return acc + config.r * (m.inFeatures + m.outFeatures);
-    }, 0);
+  countParameters(model, config) {
+    return matchTargets(model, config, "linear", "lora").reduce((acc, { module }) => acc + config.r * (module.inFeatures + module.outFeatures), 0);
   },
   formats: [peftLora],
 };

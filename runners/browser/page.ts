@@ -7,7 +7,7 @@
  */
 import "../../plugins/mod.ts";
 import { GLUE_TASK_NAMES } from "../../datasets/glue/tasks.ts";
-import { registeredPlugins } from "../../core/hooks/plugin.ts";
+import { registeredPlugins } from "../../core/peft/plugin.ts";
 import { trainConfigSchema } from "../../core/train/config.ts";
 import type { EvalEvent, StartEvent, StepEvent, TrainEvent } from "../../core/train/events.ts";
 import { formatCompactCount, formatDuration, formatEvalMetrics, formatLoss, formatMetric, formatPercent, formatRate } from "../../core/train/progress.ts";

@@ -20,7 +20,7 @@ import { trainCommand, evalCommand, mergeCommand } from "./train-commands.ts";
 import { resolveModelDir } from "../../core/io/hub.ts";
 import { readT5Config } from "../../core/io/t5-config.ts";
 import { t5Skeleton } from "../../core/models/t5/load.ts";
-import { getPlugin, parsePluginConfig, registeredPlugins } from "../../core/hooks/plugin.ts";
+import { getPlugin, parsePluginConfig, registeredPlugins } from "../../core/peft/plugin.ts";
 import "../../plugins/mod.ts";
 import { backendFlag, jsonFlag } from "./flags.ts";
 import type { T5ForConditionalGeneration } from "../../core/models/t5/model.ts";

@@ -1,6 +1,6 @@
 /** Assertions shared by the suites: typed errors (sync or async) and temporary folders. */
 import * as assert from "uvu/assert";
-import { PluginConfigError } from "../../core/hooks/errors.ts";
+import { PluginConfigError } from "../../core/peft/errors.ts";
 
 type ErrorClass<E extends Error> = abstract new (...args: never[]) => E;
 

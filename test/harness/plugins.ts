@@ -1,6 +1,6 @@
 /** Fixtures shared by the plugin suites: the tiny T5, its logits, adapter hooks and randomised adapters. */
 import type { Backend } from "../../core/backend/backend.ts";
-import type { PeftModel } from "../../core/hooks/peft-model.ts";
+import type { PeftModel } from "../../core/peft/peft-model.ts";
 import { loadT5 } from "../../core/models/t5/load.ts";
 import type { T5ForConditionalGeneration, T5Inputs } from "../../core/models/t5/model.ts";
 import { noGrad } from "../../core/tensor/autograd.ts";

@@ -4,9 +4,9 @@
  */
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
-import { loadAdapter, saveAdapter } from "../../core/hooks/adapter-files.ts";
-import { AdapterError, PluginConfigError } from "../../core/hooks/errors.ts";
-import { PeftModel } from "../../core/hooks/peft-model.ts";
+import { loadAdapter, saveAdapter } from "../../core/peft/adapter-files.ts";
+import { AdapterError, PluginConfigError } from "../../core/peft/errors.ts";
+import { PeftModel } from "../../core/peft/peft-model.ts";
 import { openSafetensors } from "../../core/io/safetensors.ts";
 import { loadT5, saveT5 } from "../../core/models/t5/load.ts";
 import { tidy } from "../../core/tensor/scope.ts";

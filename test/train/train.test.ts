@@ -5,9 +5,9 @@
  */
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
-import { PluginConfigError } from "../../core/hooks/errors.ts";
-import { loadAdapter } from "../../core/hooks/adapter-files.ts";
-import { PeftModel } from "../../core/hooks/peft-model.ts";
+import { PluginConfigError } from "../../core/peft/errors.ts";
+import { loadAdapter } from "../../core/peft/adapter-files.ts";
+import { PeftModel } from "../../core/peft/peft-model.ts";
 import { loadT5 } from "../../core/models/t5/load.ts";
 import { trainWith } from "../../core/train/api.ts";
 import { parseTrainConfig } from "../../core/train/config.ts";
@@ -45,7 +45,7 @@ export function register(backends: readonly NamedBackend[]): void {
   });
 
   config("plugin configs reject unknown keys with HF PEFT's names suggested", async () => {
-    const { PeftModel: Peft } = await import("../../core/hooks/peft-model.ts");
+    const { PeftModel: Peft } = await import("../../core/peft/peft-model.ts");
     const { t5Skeleton } = await import("../../core/models/t5/load.ts");
     const { readT5Config } = await import("../../core/io/t5-config.ts");
     const fs = await hostFiles();

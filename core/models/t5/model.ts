@@ -31,7 +31,7 @@ import type { Tensor } from "../../tensor/tensor.ts";
 import { type FloatDType, isFloat } from "../../tensor/dtype.ts";
 import { type GenerateOptions, generateGreedy } from "./generate.ts";
 import { relativePositionBuckets } from "./position-bias.ts";
-import { runHooked } from "../../hooks/hooks.ts";
+import { runHooked } from "../../nn/hooks.ts";
 
 /** float32's lowest finite value: HF's additive mask value (torch.finfo(torch.float32).min). */
 export const MASK_VALUE = -3.4028234663852886e38;
@@ -342,6 +342,8 @@ function onesMatrix(rows: number, cols: number): HostMatrix {
 export type WeightSource = (name: string, shape: readonly number[]) => Tensor;
 
 export class T5Attention extends Module {
+  /** A hook point: hooks see the block's input (the normed hidden state) and its output before the residual. */
+  override readonly hookPoint = "attention" as const;
   readonly q: Linear;
   readonly k: Linear;
   readonly v: Linear;
@@ -369,6 +371,11 @@ export class T5Attention extends Module {
         )
       : null;
     this.dropout = this.registerModule("dropout", new Dropout(config.dropoutRate));
+  }
+
+  /** Width of the block's input and output (d_model). */
+  get features(): number {
+    return this.config.dModel;
   }
 
   /** (B, L, D) → (B, H, L, Dk) */
@@ -476,6 +483,8 @@ export class T5LayerCrossAttention extends Module {
 
 /** The feed-forward inside T5LayerFF, named DenseReluDense in every HF checkpoint. */
 export class T5DenseActDense extends Module {
+  /** A hook point: hooks see the block's input (the normed hidden state) and its output before the residual. */
+  override readonly hookPoint = "feed-forward" as const;
   readonly wi: Linear | null;
   readonly wi_0: Linear | null;
   readonly wi_1: Linear | null;
@@ -500,6 +509,11 @@ export class T5DenseActDense extends Module {
     }
     this.wo = this.registerModule("wo", new Linear(weight(`${prefix}.wo.weight`, [D, F])));
     this.dropout = this.registerModule("dropout", new Dropout(config.dropoutRate));
+  }
+
+  /** Width of the block's input and output (d_model). */
+  get features(): number {
+    return this.config.dModel;
   }
 
   private act(x: Tensor): Tensor {
