@@ -32,6 +32,7 @@ import * as glueMetrics from "./datasets/glue-metrics.test.ts";
 import * as glueBatching from "./datasets/glue-batching.test.ts";
 import * as glueT5 from "./datasets/glue-t5.test.ts";
 import * as pluginFramework from "./plugins/framework.test.ts";
+import * as pluginMatrix from "./plugins/matrix.test.ts";
 import * as pluginGuide from "./plugins/guide.test.ts";
 import * as pluginLora from "../plugins/lora/lora.test.ts";
 import * as pluginAdapter from "../plugins/adapter/adapter.test.ts";
@@ -42,7 +43,7 @@ import * as pluginKrona from "../plugins/krona/krona.test.ts";
 import * as pluginKronab from "../plugins/kronab/kronab.test.ts";
 import * as fuzz from "./fuzz/fuzz.test.ts";
 
-const suites = { corePurity, autograd, errors, webgpuBackend, readme, random, report, optim, train, trainCli, elementwise, reduce, matmul, nnOps, ioSafetensors, ioConfig, ioTokenizer, ioHub, t5, glueReal, glueReaders, glueMetrics, glueBatching, glueT5, pluginGuide, pluginFramework, pluginLora, pluginAdapter, pluginCompacter, pluginBitfit, pluginFull, pluginKrona, pluginKronab, fuzz };
+const suites = { corePurity, autograd, errors, webgpuBackend, readme, random, report, optim, train, trainCli, elementwise, reduce, matmul, nnOps, ioSafetensors, ioConfig, ioTokenizer, ioHub, t5, glueReal, glueReaders, glueMetrics, glueBatching, glueT5, pluginMatrix, pluginGuide, pluginFramework, pluginLora, pluginAdapter, pluginCompacter, pluginBitfit, pluginFull, pluginKrona, pluginKronab, fuzz };
 const filter = env("WEBPEFT_TEST_FILTER")?.split(",").map((w) => w.trim().toLowerCase());
 
 let backends: Awaited<ReturnType<typeof backendsUnderTest>> = [];

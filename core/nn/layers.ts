@@ -11,7 +11,7 @@ import type { Tensor } from "../tensor/tensor.ts";
 import { Module } from "./module.ts";
 
 export class Linear extends Module {
-  override readonly hookPoint = "linear" as const;
+  override readonly hookPoint: "linear" = "linear";
   readonly inFeatures: number;
   readonly outFeatures: number;
 
@@ -47,7 +47,7 @@ export class Linear extends Module {
 }
 
 export class Embedding extends Module {
-  override readonly hookPoint = "embedding" as const;
+  override readonly hookPoint: "embedding" = "embedding";
   constructor(weight: Tensor) {
     super();
     if (weight.rank !== 2) throw ShapeError.of("Embedding", [weight.shape], "weight must be (num, dim)");
@@ -69,7 +69,7 @@ export class Embedding extends Module {
  * (HF T5LayerNorm; Zhang & Sennrich 2019):  y = w ⊙ x / √(mean(x²) + ε)
  */
 export class RMSNorm extends Module {
-  override readonly hookPoint = "layer-norm" as const;
+  override readonly hookPoint: "layer-norm" = "layer-norm";
   constructor(
     weight: Tensor,
     readonly eps: number,

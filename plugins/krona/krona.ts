@@ -19,7 +19,7 @@
  */
 import * as v from "valibot";
 import type { Linear } from "../../core/nn/layers.ts";
-import { type PeftBaseModel, type PeftPlugin, parsePluginConfig } from "../../core/peft/plugin.ts";
+import { type AdapterFormat, type PeftBaseModel, type PeftPlugin, parsePluginConfig } from "../../core/peft/plugin.ts";
 import { type TargetSpec, matchTargets, targetFields } from "../../core/peft/targets.ts";
 import { type FactorFields, type KronShape, checkFactorFields, factorFields, kron, kronApply, kronShape } from "../shared/kronecker.ts";
 import { createLokrFormat } from "./lokr.ts";
@@ -73,7 +73,7 @@ export function targetShapes(model: PeftBaseModel, config: KronaConfig): (Target
 
 
 /** HF PEFT's LOKR adapter files for KronA (plugins/krona/lokr.ts). */
-export const lokrFormat = createLokrFormat((raw) => parsePluginConfig(krona, raw));
+export const lokrFormat: AdapterFormat<KronaConfig> = createLokrFormat((raw) => parsePluginConfig(krona, raw));
 
 export const krona: PeftPlugin<KronaConfig> = {
   name: "krona",

@@ -343,7 +343,7 @@ export type WeightSource = (name: string, shape: readonly number[]) => Tensor;
 
 export class T5Attention extends Module {
   /** A hook point: hooks see the block's input (the normed hidden state) and its output before the residual. */
-  override readonly hookPoint = "attention" as const;
+  override readonly hookPoint: "attention" = "attention";
   readonly q: Linear;
   readonly k: Linear;
   readonly v: Linear;
@@ -484,7 +484,7 @@ export class T5LayerCrossAttention extends Module {
 /** The feed-forward inside T5LayerFF, named DenseReluDense in every HF checkpoint. */
 export class T5DenseActDense extends Module {
   /** A hook point: hooks see the block's input (the normed hidden state) and its output before the residual. */
-  override readonly hookPoint = "feed-forward" as const;
+  override readonly hookPoint: "feed-forward" = "feed-forward";
   readonly wi: Linear | null;
   readonly wi_0: Linear | null;
   readonly wi_1: Linear | null;
