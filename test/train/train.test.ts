@@ -14,6 +14,8 @@ import { parseTrainConfig } from "../../core/train/config.ts";
 import { DeviceLostDuringTrainingError, NonFiniteLossError, TrainCheckpointError, TrainConfigError } from "../../core/train/errors.ts";
 import type { EvalEvent, StepEvent, TrainEvent } from "../../core/train/events.ts";
 import { detectRuntime } from "../../core/runtime.ts";
+import type { Backend } from "../../core/backend/backend.ts";
+import { createHostWebGPUBackend } from "../../runners/host.ts";
 import { readMethodConfig } from "../../runners/cli/train-commands.ts";
 import { hostFiles } from "../../runners/host-files.ts";
 import "../../plugins/mod.ts";
@@ -75,8 +77,21 @@ export function register(backends: readonly NamedBackend[]): void {
 
   config.run();
 
-  for (const { name, backend } of backends) {
+  for (const { name, backend: shared } of backends) {
     const run = suite(`train on ${name}`);
+    // Each webgpu test trains on a device of its own, created and destroyed around it: a run leaves a
+    // buffer pool and pipelines behind, and these tests should not depend on what earlier suites left.
+    // (Deno's WebGPU crashed intermittently, under load, in the second of these tests on a shared device.)
+    let backend: Backend = shared;
+    if (name === "webgpu") {
+      run.before.each(async () => {
+        backend = await createHostWebGPUBackend();
+      });
+      run.after.each(() => {
+        if (backend !== shared) backend.dispose();
+        backend = shared;
+      });
+    }
 
     run("a short run writes the adapter, metrics.jsonl, run.json and report.html, and evaluates", async () => {
       const { dir, cleanup } = await tempDir("webpeft-train-");
@@ -181,7 +196,6 @@ export function register(backends: readonly NamedBackend[]): void {
     if (name === "webgpu") {
       run("a lost GPU device stops the run with an error naming the checkpoint, and --resume continues on a new device", async () => {
         const { dir, cleanup } = await tempDir("webpeft-lost-");
-        const { createHostWebGPUBackend } = await import("../../runners/host.ts");
         const doomed = await createHostWebGPUBackend();
         try {
           const fs = await hostFiles();
