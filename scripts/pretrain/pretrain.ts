@@ -322,8 +322,32 @@ async function main(): Promise<void> {
     }
     return { ...batch, inputIds: { data: inputs, shape: batch.inputIds.shape }, labels: { data: labels, shape: batch.labels.shape }, attentionMask: { data: mask, shape: [B, S] } };
   };
+  //   --salient-fraction f     target = the input's rarest plain token (the largest id: the vocabulary is
+  //                            in frequency order) then </s>: a first-step prediction from the bag of input
+  //                            tokens, the shape of a GLUE label, with no label.
+  const salientFraction = num("salient-fraction", 0);
+  const withSalient = (t: number, batch: ReturnType<typeof data.batch>): ReturnType<typeof data.batch> => {
+    if (salientFraction <= 0) return batch;
+    const [B, S] = batch.inputIds.shape;
+    const T = batch.labels.shape[1];
+    const labels = Int32Array.from(batch.labels.data);
+    const random = new SeededRandom(settings.seed, 0x5a1, t);
+    for (let b = 0; b < B; b++) {
+      if (random.int(1000) >= salientFraction * 1000) continue;
+      let rarest = -1;
+      for (let x = 0; x < S; x++) {
+        const id = batch.inputIds.data[b * S + x]!;
+        if (id === tokenizer.eosId) break;
+        if (id < sentinelFloor && id > rarest) rarest = id;
+      }
+      labels.fill(-100, b * T, (b + 1) * T);
+      labels[b * T] = rarest;
+      labels[b * T + 1] = tokenizer.eosId;
+    }
+    return { ...batch, labels: { data: labels, shape: batch.labels.shape } };
+  };
   const step = (t: number): Tensor => {
-    const batch = withPrefixLm(t, withCopies(t, data.batch(t)));
+    const batch = withPrefixLm(t, withCopies(t, withSalient(t, data.batch(t))));
     const loss = tidy(() => model.forward({ inputIds: batch.inputIds, labels: batch.labels, ...(batch.attentionMask ? { attentionMask: batch.attentionMask } : {}) }).loss!);
     loss.backward();
     optimizer.step(schedule(t));

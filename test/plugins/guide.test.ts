@@ -3,6 +3,7 @@
  * imports pointed at the sources, on the CPU backend, and what it prints is checked against counts worked
  * out by hand.
  */
+import { runSnippet } from "../harness/run-snippet.ts";
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import { readmeBlocks, rewriteImports } from "../pack/readme-blocks.ts";
@@ -17,9 +18,7 @@ const SOURCE_ENTRIES: Readonly<Record<string, string>> = {
 
 /** Runs the `index`-th ```ts block of plugins/README.md and returns what it printed with console.log. */
 export async function runGuideBlock(index: number): Promise<unknown[][]> {
-  const { readFile, writeFile, mkdtemp, rm } = await import("node:fs/promises");
-  const { tmpdir } = await import("node:os");
-  const { join } = await import("node:path");
+  const { readFile } = await import("node:fs/promises");
   const guide = await readFile(new URL("../../plugins/README.md", import.meta.url), "utf8");
   const block = readmeBlocks(guide)[index];
   assert.ok(block, `plugins/README.md has a ts block #${index + 1}`);
@@ -29,19 +28,7 @@ export async function runGuideBlock(index: number): Promise<unknown[][]> {
     return spec === "valibot" ? import.meta.resolve("valibot") : undefined;
   });
   assert.ok(!source.includes(`"webpeft`), "every import was redirected");
-  const dir = await mkdtemp(join(tmpdir(), "webpeft-guide-"));
-  const file = join(dir, "example.mts");
-  await writeFile(file, source);
-  const printed: unknown[][] = [];
-  const log = console.log;
-  console.log = (...args: unknown[]) => void printed.push(args);
-  try {
-    await import(file);
-  } finally {
-    console.log = log;
-    await rm(dir, { recursive: true });
-  }
-  return printed;
+  return runSnippet(source, "guide");
 }
 
 export function register(): void {

@@ -3,6 +3,7 @@
  * imports pointed at the sources (and ../shared/data at the configured data folder), on this host's
  * WebGPU, and what it prints is checked against values worked out independently.
  */
+import { runSnippet } from "../harness/run-snippet.ts";
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import type { NamedBackend } from "../harness/backends.ts";
@@ -22,9 +23,7 @@ const SOURCE_ENTRIES: Readonly<Record<string, string>> = {
  * "out/" are redirected into a temporary folder.
  */
 async function runReadmeSnippet(heading: string): Promise<unknown[][]> {
-  const { readFile, writeFile, mkdtemp, rm } = await import("node:fs/promises");
-  const { tmpdir } = await import("node:os");
-  const { join } = await import("node:path");
+  const { readFile } = await import("node:fs/promises");
   const { fileURLToPath } = await import("node:url");
   const readme = await readFile(new URL("../../README.md", import.meta.url), "utf8");
   const block = readmeBlocks(readme).find((b) => b.heading === heading);
@@ -36,19 +35,7 @@ async function runReadmeSnippet(heading: string): Promise<unknown[][]> {
   });
   const source = rewriteDataPaths(imported, { sharedData: sharedDataDir(), goldens: fileURLToPath(new URL("../goldens", import.meta.url)) }).code;
   assert.ok(!source.includes(`"webpeft`), "every import was redirected");
-  const dir = await mkdtemp(join(tmpdir(), "webpeft-readme-"));
-  const file = join(dir, "example.mts"); // .mts: an ES module wherever it lies
-  await writeFile(file, source.replaceAll(`"out/`, JSON.stringify(`${dir}/out/`).slice(0, -1)));
-  const printed: unknown[][] = [];
-  const log = console.log;
-  console.log = (...args: unknown[]) => void printed.push(args);
-  try {
-    await import(file);
-  } finally {
-    console.log = log;
-    await rm(dir, { recursive: true });
-  }
-  return printed;
+  return runSnippet(source, "readme");
 }
 
 export function register(backends: readonly NamedBackend[]): void {
