@@ -21,6 +21,7 @@ import {
 } from "../../datasets/glue/mod.ts";
 import type { NamedBackend } from "../harness/backends.ts";
 import { sharedDataDir } from "../harness/data.ts";
+import { runSnippet } from "../harness/run-snippet.ts";
 import { type TestFiles, tempDir, testFiles } from "./fs.ts";
 import { writeParquet } from "./parquet-writer.ts";
 
@@ -325,7 +326,6 @@ export function register(_backends: readonly NamedBackend[]): void {
   });
 
   s("the example in datasets/README.md runs as written", async () => {
-    const { writeFile, rm } = await import("node:fs/promises");
     const readme = await readFile(new URL("../../datasets/README.md", import.meta.url), "utf8");
     const example = readme.match(/```ts\n([\s\S]*?)```/)![1]!;
     const root = new URL("../../", import.meta.url);
@@ -333,18 +333,7 @@ export function register(_backends: readonly NamedBackend[]): void {
       .replace(/from "\.\/([^"]+)"/g, (_, p: string) => `from ${JSON.stringify(new URL(p, root).href)}`)
       .replace(`"../shared/data/glue"`, JSON.stringify(glueDir));
     assert.ok(!/from "\.\//.test(source), "every import was redirected");
-    const tmp = await tempDir("webpeft-datasets-readme-");
-    const file = join(tmp.dir, "example.mts");
-    await writeFile(file, source);
-    const printed: unknown[][] = [];
-    const log = console.log;
-    console.log = (...args: unknown[]) => void printed.push(args);
-    try {
-      await import(file);
-    } finally {
-      console.log = log;
-      await rm(tmp.dir, { recursive: true });
-    }
+    const printed = await runSnippet(source, "datasets-readme");
     const text = printed.map((args) => args.map((a) => (typeof a === "string" ? a : JSON.stringify(a))).join(" ")).join("\n");
     assert.match(text, /872 examples/);
     assert.match(text, /"accuracy":0\.509/);
