@@ -55,9 +55,10 @@ try {
   (globalThis as unknown as { process: { exit(code: number): never } }).process.exit(1);
 }
 // WEBPEFT_TEST_SHARD=i/n runs every n-th suite starting at the i-th (1-based), so the whole list can be
-// split over several processes. `npm run test:deno` does: Deno's WebGPU (wgpu on lavapipe) has crashed
-// intermittently with a segfault (native code, in different suites), more often in long loaded runs;
-// shorter processes hold fewer device objects, and a crash then names the shard to rerun.
+// split over several processes; `npm run test:deno` does, so a failure names a shorter rerun. (Deno used
+// to crash here with a segfault inside lavapipe: a bind group per launch, each holding a memory mapping
+// until garbage collection, exhausted vm.max_map_count. The WebGPU backend now reuses bind groups,
+// see core/backend/webgpu/bind-group-cache.ts, and "webgpu backend" tests it.)
 const shard = env("WEBPEFT_TEST_SHARD")?.match(/^(\d+)\/(\d+)$/);
 if (env("WEBPEFT_TEST_SHARD") && !shard) throw new Error(`WEBPEFT_TEST_SHARD must look like 2/3, got ${env("WEBPEFT_TEST_SHARD")}`);
 Object.entries(suites).forEach(([name, suite], index) => {

@@ -31,6 +31,8 @@ export interface BackendStats {
   readonly dispatches: number;
   /** Command submissions since the backend was created (1 per dispatch on synchronous backends). */
   readonly submits: number;
+  /** WebGPU only: bind groups created (a launch reuses a cached one when its buffers repeat). */
+  readonly bindGroupsCreated?: number;
 }
 
 export interface Backend {

@@ -81,7 +81,6 @@ export function register(backends: readonly NamedBackend[]): void {
     const run = suite(`train on ${name}`);
     // Each webgpu test trains on a device of its own, created and destroyed around it: a run leaves a
     // buffer pool and pipelines behind, and these tests should not depend on what earlier suites left.
-    // (Deno's WebGPU crashed intermittently, under load, in the second of these tests on a shared device.)
     let backend: Backend = shared;
     if (name === "webgpu") {
       run.before.each(async () => {

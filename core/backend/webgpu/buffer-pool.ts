@@ -8,6 +8,12 @@
  * Reusing a buffer right after `free` is safe even while earlier, not yet submitted commands still read
  * it: all dispatches go through one queue in order, so the new owner's writes run after the old reads.
  * Host writes (`queue.writeBuffer`) are the exception; the backend submits pending work before them.
+ *
+ * Which free buffer: the oldest (lowest creation number), not the last freed. Then the buffers a step
+ * gets depend only on which buffers are free when it starts, not on the order earlier steps freed them,
+ * so every training step binds the same buffers to the same launches and the bind group cache
+ * (bind-group-cache.ts) hits from the second step on. (With last-freed-first, the assignment drifted from
+ * step to step: 80% of launches needed a new bind group.)
  */
 export function sizeClass(bytes: number): number {
   const n = Math.max(16, Math.ceil(bytes / 4) * 4);
@@ -17,13 +23,18 @@ export function sizeClass(bytes: number): number {
 }
 
 export class BufferPool {
+  /** Per size class, free buffers sorted by creation number, newest first (pop() takes the oldest). */
   private readonly free = new Map<number, GPUBuffer[]>();
+  private readonly creation = new WeakMap<GPUBuffer, number>();
+  private created = 0;
   private readonly everyBuffer = new Set<GPUBuffer>();
   pooledBytes = 0;
   createdBytes = 0;
 
   constructor(
     private readonly create: (bytes: number) => GPUBuffer,
+    /** Called just before a buffer is destroyed (the bind group cache drops its groups). */
+    private readonly beforeDestroy: (buffer: GPUBuffer) => void = () => {},
   ) {}
 
   /** A buffer of at least `bytes` bytes (its size is `sizeClass(bytes)`). */
@@ -36,6 +47,7 @@ export class BufferPool {
       return reused;
     }
     const buffer = this.create(size);
+    this.creation.set(buffer, this.created++);
     this.everyBuffer.add(buffer);
     this.createdBytes += size;
     return buffer;
@@ -45,7 +57,16 @@ export class BufferPool {
     const size = buffer.size;
     let list = this.free.get(size);
     if (!list) this.free.set(size, (list = []));
-    list.push(buffer);
+    // binary search for the first entry older than `buffer` (lists stay sorted newest first)
+    const n = this.creation.get(buffer) ?? Number.MAX_SAFE_INTEGER;
+    let lo = 0;
+    let hi = list.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if ((this.creation.get(list[mid]!) ?? 0) > n) lo = mid + 1;
+      else hi = mid;
+    }
+    list.splice(lo, 0, buffer);
     this.pooledBytes += size;
   }
 
@@ -55,6 +76,7 @@ export class BufferPool {
       for (const b of list) {
         this.everyBuffer.delete(b);
         this.createdBytes -= b.size;
+        this.beforeDestroy(b);
         b.destroy();
       }
     }

@@ -18,6 +18,7 @@ import { type AnyTypedArray, type DType, bytesPerElement, newTypedArray } from "
 import { detectRuntime } from "../../runtime.ts";
 import type { Backend, BackendStats, BufferHandle } from "../backend.ts";
 import type { GpuFeatures, Kernel } from "../kernel.ts";
+import { BindGroupCache } from "./bind-group-cache.ts";
 import { BufferPool } from "./buffer-pool.ts";
 import { PipelineCache } from "./pipeline-cache.ts";
 import { KernelProfiler, type KernelTime } from "./profiler.ts";
@@ -126,6 +127,7 @@ class WebGPUBackendImpl implements WebGPUBackend {
   readonly capabilities;
   private readonly pool: BufferPool;
   private readonly pipelines: PipelineCache;
+  private readonly bindGroups: BindGroupCache;
   private readonly uniformAlign: number;
   private readonly arena: GPUBuffer;
   private readonly arenaHost: Uint8Array;
@@ -136,6 +138,7 @@ class WebGPUBackendImpl implements WebGPUBackend {
   private liveBytes = 0;
   private dispatches = 0;
   private submits = 0;
+  private uncachedBindGroups = 0;
   /** First asynchronous device error not yet reported to the caller. */
   private deviceError: Error | null = null;
   private lost: DeviceLostError | null = null;
@@ -153,7 +156,8 @@ class WebGPUBackendImpl implements WebGPUBackend {
     const maxBufferBytes = Math.min(limits.maxBufferSize, limits.maxStorageBufferBindingSize);
     this.capabilities = { float64: false, maxBufferBytes, asynchronous: true };
     this.uniformAlign = Math.max(256, limits.minUniformBufferOffsetAlignment);
-    this.pool = new BufferPool((bytes) => this.createStorageBuffer(bytes));
+    this.bindGroups = new BindGroupCache(device, limits.maxStorageBufferBindingSize);
+    this.pool = new BufferPool((bytes) => this.createStorageBuffer(bytes), (buffer) => this.bindGroups.forget(buffer));
     this.pipelines = new PipelineCache(device);
     this.arena = device.createBuffer({ label: "webpeft uniforms", size: arenaBytes, usage: UNIFORM_USAGE });
     this.arenaHost = new Uint8Array(arenaBytes);
@@ -255,20 +259,30 @@ class WebGPUBackendImpl implements WebGPUBackend {
     const launch = kernel.gpu(params, this.features);
     const [x, y, z] = launch.workgroups;
     if (x === 0 || y === 0 || z === 0) return;
-    const pipeline = this.pipelines.get(launch.key, launch.source);
     const uniformBytes = launch.uniforms.byteLength;
     const slot = Math.ceil(uniformBytes / this.uniformAlign) * this.uniformAlign;
+    const { pipeline, layout } = this.pipelines.get(launch.key, launch.source, slot);
     if (this.arenaUsed + slot > this.arenaHost.byteLength) this.flush();
     const uniformOffset = this.arenaUsed;
     this.arenaHost.set(new Uint8Array(launch.uniforms.buffer, launch.uniforms.byteOffset, uniformBytes), uniformOffset);
     this.arenaUsed += slot;
 
-    const entries: GPUBindGroupEntry[] = buffers.map((h, binding) => {
-      const b = this.asGpu(h);
-      return { binding, resource: { buffer: b.buffer, size: Math.max(4, Math.ceil(b.byteLength / 4) * 4) } };
-    });
-    entries.push({ binding: buffers.length, resource: { buffer: this.arena, offset: uniformOffset, size: uniformBytes } });
-    const bindGroup = this.device.createBindGroup({ layout: pipeline.getBindGroupLayout(0), entries });
+    let bindGroup: GPUBindGroup;
+    let dynamicOffsets: number[] | undefined;
+    if (layout) {
+      // shared layout: a cached group of whole buffers, the uniform slot chosen by a dynamic offset
+      bindGroup = this.bindGroups.get(layout, buffers.map((h) => this.asGpu(h).buffer), this.arena, slot);
+      dynamicOffsets = [uniformOffset];
+    } else {
+      // bound sizes are rounded up to whole words: WGSL arrays of 4-byte elements
+      const entries: GPUBindGroupEntry[] = buffers.map((h, binding) => {
+        const b = this.asGpu(h);
+        return { binding, resource: { buffer: b.buffer, size: Math.max(4, Math.ceil(b.byteLength / 4) * 4) } };
+      });
+      entries.push({ binding: buffers.length, resource: { buffer: this.arena, offset: uniformOffset, size: uniformBytes } });
+      bindGroup = this.device.createBindGroup({ layout: pipeline.getBindGroupLayout(0), entries });
+      this.uncachedBindGroups++;
+    }
 
     if (this.profiler) {
       // one pass per dispatch, bracketed by timestamps
@@ -281,7 +295,8 @@ class WebGPUBackendImpl implements WebGPUBackend {
       this.pass = this.encoder.beginComputePass();
     }
     this.pass!.setPipeline(pipeline);
-    this.pass!.setBindGroup(0, bindGroup);
+    if (dynamicOffsets) this.pass!.setBindGroup(0, bindGroup, dynamicOffsets);
+    else this.pass!.setBindGroup(0, bindGroup);
     this.pass!.dispatchWorkgroups(x, y, z);
     if (this.profiler) this.endPass();
     this.pendingDispatches++;
@@ -346,7 +361,7 @@ class WebGPUBackendImpl implements WebGPUBackend {
   }
 
   stats(): BackendStats {
-    return { liveBytes: this.liveBytes, pooledBytes: this.pool.pooledBytes, dispatches: this.dispatches, submits: this.submits };
+    return { liveBytes: this.liveBytes, pooledBytes: this.pool.pooledBytes, dispatches: this.dispatches, submits: this.submits, bindGroupsCreated: this.bindGroups.misses + this.uncachedBindGroups };
   }
 
   trimPool(): void {
@@ -357,6 +372,7 @@ class WebGPUBackendImpl implements WebGPUBackend {
     if (this.disposed) return;
     this.flush();
     this.disposed = true;
+    this.bindGroups.clear();
     this.pool.destroyAll();
     this.arena.destroy();
     this.device.destroy();
