@@ -3,12 +3,15 @@
  *   matmul   GFLOP/s of the WGSL matmul kernels and the CPU backend (see bench/matmul.ts)
  *   t5       forward and forward+backward time of a T5-small-shaped model, webgpu and cpu (bench/t5.ts)
  *   plugins  training-step time of every PEFT plugin vs the frozen model, merged inference (bench/plugins.ts)
+ *   step     launches, host (JavaScript) ms and wall ms of a KronA / LoRA training step with AdamW, webgpu
+ *            and cpu; --json for one JSON line per engine and method (bench/step.ts)
  * Figures on shared machines are noisy: compare the ratios measured within one run, not absolute times.
  */
 import { createHostWebGPUBackend } from "../runners/host.ts";
 import { runMatmulBench } from "./matmul.ts";
 import { runT5Bench } from "./t5.ts";
 import { runPluginBench } from "./plugins.ts";
+import { stepBenchFromArgs } from "./step.ts";
 
 const args = process.argv.slice(2);
 const name = args.find((a) => !a.startsWith("--")) ?? "matmul";
@@ -26,6 +29,12 @@ const benchmarks: Record<string, () => Promise<unknown>> = {
     const gpu = cpuOnly ? undefined : await createHostWebGPUBackend();
     if (gpu) console.log(`# t5 on webgpu (${Object.values(gpu.adapterInfo).join(" / ")}) and cpu${quick ? ", quick" : ""}`);
     await runT5Bench({ gpu, ...(quick ? { batch: 2, sourceLength: 32, targetLength: 4 } : {}) });
+    gpu?.dispose();
+  },
+  step: async () => {
+    const gpu = cpuOnly ? undefined : await createHostWebGPUBackend();
+    if (!args.includes("--json")) console.log(`# training step${gpu ? ` on webgpu (${Object.values(gpu.adapterInfo).join(" / ")})` : ""} and cpu${quick ? ", quick" : ""}`);
+    await stepBenchFromArgs(args, gpu);
     gpu?.dispose();
   },
   plugins: async () => {
