@@ -67,8 +67,11 @@ export function taskWordLines(): string[] {
   return lines;
 }
 
-/** Reads every source; texts are kept exactly as in the files (trimmed of surrounding whitespace). */
-export async function readCorpus(fs: FileAccess, sharedDir: string): Promise<Corpus> {
+/**
+ * Reads every source; texts are kept exactly as in the files (trimmed of surrounding whitespace).
+ * `syntheticSentences`: how many synthetic SST-2 sentences to generate (default SYNTHETIC_SENTENCES).
+ */
+export async function readCorpus(fs: FileAccess, sharedDir: string, syntheticSentences = SYNTHETIC_SENTENCES): Promise<Corpus> {
   const sources: CorpusSource[] = [];
   const glueDir = fs.join(sharedDir, "glue");
   for (const [task, taskDir] of GLUE_TRAIN_SOURCES) {
@@ -82,8 +85,8 @@ export async function readCorpus(fs: FileAccess, sharedDir: string): Promise<Cor
     }
     sources.push({ name: `glue/${taskDir}/train.tsv`, origin: stream.stats.files[0] ?? taskDir, rows: stream.stats.rows, texts });
   }
-  const synthetic = syntheticSst2Examples(SYNTHETIC_SENTENCES, SYNTHETIC_SEED).map((e) => e.sentence.trim());
-  sources.push({ name: "synthetic SST-2 sentences", origin: `syntheticSst2Examples(${SYNTHETIC_SENTENCES}, ${SYNTHETIC_SEED})`, rows: synthetic.length, texts: synthetic });
+  const synthetic = syntheticSst2Examples(syntheticSentences, SYNTHETIC_SEED).map((e) => e.sentence.trim());
+  sources.push({ name: "synthetic SST-2 sentences", origin: `syntheticSst2Examples(${syntheticSentences}, ${SYNTHETIC_SEED})`, rows: synthetic.length, texts: synthetic });
   const words = taskWordLines();
   sources.push({ name: "GLUE task words", origin: "datasets/glue/tasks.ts", rows: words.length, texts: words });
   return { sources, texts: sources.flatMap((s) => s.texts) };

@@ -21,7 +21,7 @@ import type { T5ForConditionalGeneration } from "../../core/models/t5/model.ts";
 import { parseT5Config, t5ConfigToJson } from "../../core/io/t5-config.ts";
 import { createHostWebGPUBackend } from "../../runners/host.ts";
 import { nodeFiles } from "../../runners/node/files.ts";
-import { readCorpus, sharedDataDir } from "./corpus.ts";
+import { readCorpus, sharedDataDir, SYNTHETIC_SENTENCES } from "./corpus.ts";
 import { SpanCorruptionStream } from "./span-corruption.ts";
 
 const argv = process.argv.slice(2);
@@ -60,7 +60,7 @@ async function main(): Promise<void> {
   const source = join(work, argv.includes("--from-checkpoint") ? "checkpoint" : "final");
   const state = JSON.parse(await readFile(join(work, "checkpoint/state.json"), "utf8")) as {
     step: number;
-    settings: { batch: number; inputLength: number; steps: number; lr: number; warmup: number; weightDecay: number; seed: number; model: { dropout: number } };
+    settings: { batch: number; inputLength: number; steps: number; lr: number; warmup: number; weightDecay: number; seed: number; syntheticSentences?: number; model: { dropout: number } };
     elapsedSeconds: number;
     tokensSeen: number;
   };
@@ -84,7 +84,7 @@ async function main(): Promise<void> {
   const exported = await loadT5(out, { backend, fs });
   const original = await loadT5(source, { backend, fs });
   if (tokenizer.vocabSize !== exported.config.vocabSize) throw new Error(`tokenizer has ${tokenizer.vocabSize} ids, the model ${exported.config.vocabSize}`);
-  const corpus = await readCorpus(fs, sharedDataDir(argv));
+  const corpus = await readCorpus(fs, sharedDataDir(argv), state.settings.syntheticSentences ?? SYNTHETIC_SENTENCES);
   const texts = corpus.texts.map((t) => Int32Array.from(tokenizer.encode(t).slice(0, -1)));
   // A different seed from the run's: other chunk boundaries and other spans (still training text).
   const data = new SpanCorruptionStream(texts, { inputLength: state.settings.inputLength, batchSize: 32, seed: state.settings.seed + 1000, vocabSize: tokenizer.vocabSize, eosId: tokenizer.eosId });

@@ -31,7 +31,7 @@ import type { Backend } from "../../core/backend/backend.ts";
 import { createHostWebGPUBackend } from "../../runners/host.ts";
 import { createCpuBackend } from "../../core/backend/cpu/cpu-backend.ts";
 import { nodeFiles } from "../../runners/node/files.ts";
-import { readCorpus, sharedDataDir } from "./corpus.ts";
+import { readCorpus, sharedDataDir, SYNTHETIC_SENTENCES } from "./corpus.ts";
 import { SpanCorruptionStream } from "./span-corruption.ts";
 
 // ---------------------------------------------------------------------------------------------------------
@@ -58,6 +58,8 @@ export interface RunSettings {
   readonly warmup: number;
   readonly weightDecay: number;
   readonly seed: number;
+  /** Synthetic SST-2 sentences in the corpus (absent in checkpoints from before the option: 10,000). */
+  readonly syntheticSentences?: number;
 }
 
 const argv = process.argv.slice(2);
@@ -95,6 +97,7 @@ function settingsFromArgs(): RunSettings {
     warmup: num("warmup", 100),
     weightDecay: num("weight-decay", 0.01),
     seed: num("seed", 42),
+    syntheticSentences: num("synthetic", SYNTHETIC_SENTENCES),
   };
 }
 
@@ -241,7 +244,7 @@ async function main(): Promise<void> {
 
   const tokenizer = await loadTokenizer(fs, settings.tokenizer);
   const t0 = performance.now();
-  const corpus = await readCorpus(fs, sharedDataDir(argv));
+  const corpus = await readCorpus(fs, sharedDataDir(argv), settings.syntheticSentences ?? SYNTHETIC_SENTENCES);
   const texts = corpus.texts.map((t) => Int32Array.from(tokenizer.encode(t).slice(0, -1)));
   const data = new SpanCorruptionStream(texts, { inputLength: settings.inputLength, batchSize: settings.batch, seed: settings.seed, vocabSize: tokenizer.vocabSize, eosId: tokenizer.eosId });
   const corpusTokens = texts.reduce((n, t) => n + t.length, 0);
