@@ -138,7 +138,6 @@ class WebGPUBackendImpl implements WebGPUBackend {
   private liveBytes = 0;
   private dispatches = 0;
   private submits = 0;
-  private uncachedBindGroups = 0;
   /** First asynchronous device error not yet reported to the caller. */
   private deviceError: Error | null = null;
   private lost: DeviceLostError | null = null;
@@ -156,7 +155,7 @@ class WebGPUBackendImpl implements WebGPUBackend {
     const maxBufferBytes = Math.min(limits.maxBufferSize, limits.maxStorageBufferBindingSize);
     this.capabilities = { float64: false, maxBufferBytes, asynchronous: true };
     this.uniformAlign = Math.max(256, limits.minUniformBufferOffsetAlignment);
-    this.bindGroups = new BindGroupCache(device, limits.maxStorageBufferBindingSize);
+    this.bindGroups = new BindGroupCache();
     this.pool = new BufferPool((bytes) => this.createStorageBuffer(bytes), (buffer) => this.bindGroups.forget(buffer));
     this.pipelines = new PipelineCache(device);
     this.arena = device.createBuffer({ label: "webpeft uniforms", size: arenaBytes, usage: UNIFORM_USAGE });
@@ -259,30 +258,24 @@ class WebGPUBackendImpl implements WebGPUBackend {
     const launch = kernel.gpu(params, this.features);
     const [x, y, z] = launch.workgroups;
     if (x === 0 || y === 0 || z === 0) return;
+    const pipeline = this.pipelines.get(launch.key, launch.source);
     const uniformBytes = launch.uniforms.byteLength;
     const slot = Math.ceil(uniformBytes / this.uniformAlign) * this.uniformAlign;
-    const { pipeline, layout } = this.pipelines.get(launch.key, launch.source, slot);
     if (this.arenaUsed + slot > this.arenaHost.byteLength) this.flush();
     const uniformOffset = this.arenaUsed;
     this.arenaHost.set(new Uint8Array(launch.uniforms.buffer, launch.uniforms.byteOffset, uniformBytes), uniformOffset);
     this.arenaUsed += slot;
 
-    let bindGroup: GPUBindGroup;
-    let dynamicOffsets: number[] | undefined;
-    if (layout) {
-      // shared layout: a cached group of whole buffers, the uniform slot chosen by a dynamic offset
-      bindGroup = this.bindGroups.get(layout, buffers.map((h) => this.asGpu(h).buffer), this.arena, slot);
-      dynamicOffsets = [uniformOffset];
-    } else {
-      // bound sizes are rounded up to whole words: WGSL arrays of 4-byte elements
-      const entries: GPUBindGroupEntry[] = buffers.map((h, binding) => {
-        const b = this.asGpu(h);
-        return { binding, resource: { buffer: b.buffer, size: Math.max(4, Math.ceil(b.byteLength / 4) * 4) } };
-      });
+    // bound sizes are rounded up to whole words: WGSL arrays of 4-byte elements
+    const gpu = buffers.map((h) => this.asGpu(h));
+    const sizes = gpu.map((b) => Math.max(4, Math.ceil(b.byteLength / 4) * 4));
+    let key = `${launch.key}|${uniformOffset}:${uniformBytes}`;
+    for (let i = 0; i < gpu.length; i++) key += `|${this.bindGroups.idOf(gpu[i]!.buffer)}:${sizes[i]}`;
+    const bindGroup = this.bindGroups.get(key, gpu.map((b) => b.buffer), () => {
+      const entries: GPUBindGroupEntry[] = gpu.map((b, binding) => ({ binding, resource: { buffer: b.buffer, size: sizes[binding]! } }));
       entries.push({ binding: buffers.length, resource: { buffer: this.arena, offset: uniformOffset, size: uniformBytes } });
-      bindGroup = this.device.createBindGroup({ layout: pipeline.getBindGroupLayout(0), entries });
-      this.uncachedBindGroups++;
-    }
+      return this.device.createBindGroup({ layout: pipeline.getBindGroupLayout(0), entries });
+    });
 
     if (this.profiler) {
       // one pass per dispatch, bracketed by timestamps
@@ -295,8 +288,7 @@ class WebGPUBackendImpl implements WebGPUBackend {
       this.pass = this.encoder.beginComputePass();
     }
     this.pass!.setPipeline(pipeline);
-    if (dynamicOffsets) this.pass!.setBindGroup(0, bindGroup, dynamicOffsets);
-    else this.pass!.setBindGroup(0, bindGroup);
+    this.pass!.setBindGroup(0, bindGroup);
     this.pass!.dispatchWorkgroups(x, y, z);
     if (this.profiler) this.endPass();
     this.pendingDispatches++;
@@ -361,7 +353,7 @@ class WebGPUBackendImpl implements WebGPUBackend {
   }
 
   stats(): BackendStats {
-    return { liveBytes: this.liveBytes, pooledBytes: this.pool.pooledBytes, dispatches: this.dispatches, submits: this.submits, bindGroupsCreated: this.bindGroups.misses + this.uncachedBindGroups };
+    return { liveBytes: this.liveBytes, pooledBytes: this.pool.pooledBytes, dispatches: this.dispatches, submits: this.submits, bindGroupsCreated: this.bindGroups.misses };
   }
 
   trimPool(): void {
