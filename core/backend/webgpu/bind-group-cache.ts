@@ -9,7 +9,8 @@
  * failed, memset on MAP_FAILED).
  *
  * How: a launch's bind group is fully described by its pipeline, its buffers with their bound sizes and
- * its uniform slot in the backend's arena; the caller names those in `key`. They repeat step after step:
+ * its uniform slot in the backend's arena; the caller names those in `key` (buffers by the pool's
+ * creation number, BufferPool.idOf). They repeat step after step:
  * the buffer pool hands out the same buffers (oldest free first, see buffer-pool.ts) and the arena is
  * filled in the same order from each submission's start. (Explicit shared layouts with dynamic uniform
  * offsets and whole-buffer bindings would give more hits, but measured 1.5× slower steps on Dawn/lavapipe
@@ -21,47 +22,33 @@
 export class BindGroupCache {
   private readonly groups = new Map<string, { group: GPUBindGroup; buffers: readonly GPUBuffer[] }>();
   private readonly keysOfBuffer = new Map<GPUBuffer, Set<string>>();
-  private readonly ids = new WeakMap<GPUBuffer, number>();
-  private nextId = 1;
-  hits = 0;
+  /** Groups created so far (cache misses). */
   misses = 0;
 
   constructor(private readonly capacity = 16384) {}
 
-  get size(): number {
-    return this.groups.size;
-  }
-
-  /** A small number naming `buffer` in keys. */
-  idOf(buffer: GPUBuffer): number {
-    let id = this.ids.get(buffer);
-    if (id === undefined) this.ids.set(buffer, (id = this.nextId++));
-    return id;
-  }
-
   /**
    * The cached group for `key` (which must determine the group: pipeline, buffers with bound sizes,
-   * uniform slot), else `create()`'s, cached. `buffers`: the storage buffers it binds, for `forget`.
+   * uniform slot), else the one `create()` makes, cached with the storage buffers it binds (for `forget`).
    */
-  get(key: string, buffers: readonly GPUBuffer[], create: () => GPUBindGroup): GPUBindGroup {
+  get(key: string, create: () => { readonly group: GPUBindGroup; readonly buffers: readonly GPUBuffer[] }): GPUBindGroup {
     const cached = this.groups.get(key);
     if (cached) {
-      this.hits++;
       // Map keeps insertion order: re-inserting marks the entry most recently used.
       this.groups.delete(key);
       this.groups.set(key, cached);
       return cached.group;
     }
     this.misses++;
-    const group = create();
+    const created = create();
     if (this.groups.size >= this.capacity) this.evict(this.groups.keys().next().value!);
-    this.groups.set(key, { group, buffers });
-    for (const b of buffers) {
+    this.groups.set(key, created);
+    for (const b of created.buffers) {
       let keys = this.keysOfBuffer.get(b);
       if (!keys) this.keysOfBuffer.set(b, (keys = new Set()));
       keys.add(key);
     }
-    return group;
+    return created.group;
   }
 
   /** Drops every group that binds `buffer` (call before destroying it). */

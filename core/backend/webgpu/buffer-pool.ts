@@ -37,6 +37,13 @@ export class BufferPool {
     private readonly beforeDestroy: (buffer: GPUBuffer) => void = () => {},
   ) {}
 
+  /** The creation number of a buffer this pool made (0, 1, 2, …): a short, stable name for it. */
+  idOf(buffer: GPUBuffer): number {
+    const id = this.creation.get(buffer);
+    if (id === undefined) throw new Error("webpeft internal: a GPU buffer the pool did not create");
+    return id;
+  }
+
   /** A buffer of at least `bytes` bytes (its size is `sizeClass(bytes)`). */
   acquire(bytes: number): GPUBuffer {
     const size = sizeClass(bytes);
@@ -58,12 +65,12 @@ export class BufferPool {
     let list = this.free.get(size);
     if (!list) this.free.set(size, (list = []));
     // binary search for the first entry older than `buffer` (lists stay sorted newest first)
-    const n = this.creation.get(buffer) ?? Number.MAX_SAFE_INTEGER;
+    const n = this.idOf(buffer);
     let lo = 0;
     let hi = list.length;
     while (lo < hi) {
       const mid = (lo + hi) >>> 1;
-      if ((this.creation.get(list[mid]!) ?? 0) > n) lo = mid + 1;
+      if (this.idOf(list[mid]!) > n) lo = mid + 1;
       else hi = mid;
     }
     list.splice(lo, 0, buffer);

@@ -270,11 +270,11 @@ class WebGPUBackendImpl implements WebGPUBackend {
     const gpu = buffers.map((h) => this.asGpu(h));
     const sizes = gpu.map((b) => Math.max(4, Math.ceil(b.byteLength / 4) * 4));
     let key = `${launch.key}|${uniformOffset}:${uniformBytes}`;
-    for (let i = 0; i < gpu.length; i++) key += `|${this.bindGroups.idOf(gpu[i]!.buffer)}:${sizes[i]}`;
-    const bindGroup = this.bindGroups.get(key, gpu.map((b) => b.buffer), () => {
+    for (let i = 0; i < gpu.length; i++) key += `|${this.pool.idOf(gpu[i]!.buffer)}:${sizes[i]}`;
+    const bindGroup = this.bindGroups.get(key, () => {
       const entries: GPUBindGroupEntry[] = gpu.map((b, binding) => ({ binding, resource: { buffer: b.buffer, size: sizes[binding]! } }));
       entries.push({ binding: buffers.length, resource: { buffer: this.arena, offset: uniformOffset, size: uniformBytes } });
-      return this.device.createBindGroup({ layout: pipeline.getBindGroupLayout(0), entries });
+      return { group: this.device.createBindGroup({ layout: pipeline.getBindGroupLayout(0), entries }), buffers: gpu.map((b) => b.buffer) };
     });
 
     if (this.profiler) {
