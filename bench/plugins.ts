@@ -87,7 +87,7 @@ export interface PluginBenchOptions {
   readonly inference?: boolean;
 }
 
-const median = (xs: readonly number[]) => {
+export const median = (xs: readonly number[]) => {
   const s = [...xs].sort((a, b) => a - b);
   return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
 };
@@ -101,8 +101,11 @@ interface Variant {
   trainable: number;
 }
 
-/** Runs `variants` interleaved: one warm-up round, then `rounds` timed rounds in rotating order. */
-async function interleaved(variants: Variant[], rounds: number, run: (v: Variant) => Promise<number>): Promise<void> {
+/**
+ * Runs `variants` interleaved: one warm-up round, then `rounds` timed rounds in rotating order; each
+ * timed run's result goes to its variant's `times`.
+ */
+export async function interleaved<V extends { readonly times: number[] }>(variants: readonly V[], rounds: number, run: (v: V) => Promise<number>): Promise<void> {
   for (const v of variants) await run(v); // warm-up: pipelines compiled, buffer pool filled
   for (let round = 0; round < rounds; round++) {
     for (let i = 0; i < variants.length; i++) {

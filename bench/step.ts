@@ -15,8 +15,8 @@
  *   step ms          wall time until the step's results are on the host
  *   bind groups/step new WebGPU bind groups per step after warm-up (0 when every launch reuses one)
  *
- * Rounds are interleaved across methods after one warm-up round per method; min / median / max are
- * reported. Output: a table, and with --json one JSON line per engine and method.
+ * Rounds are interleaved across methods (bench/plugins.ts interleaved()) after three warm-up steps per
+ * method; min / median / max are reported. Output: a table, and with --json one JSON line per engine and method.
  *
  * Not measured yet (issue 9 asks for them): a same-run PyTorch CPU step and the WebGPU peers
  * (tfjs-webgpu, jax-js); the plugin bench (bench/plugins.ts) has forward + backward without AdamW.
@@ -29,6 +29,7 @@ import { AdamW } from "../core/optim/adamw.ts";
 import { PeftModel } from "../core/peft/peft-model.ts";
 import { tidy } from "../core/tensor/scope.ts";
 import "../plugins/mod.ts";
+import { interleaved, median } from "./plugins.ts";
 import { T5_SMALL_SHAPE, batchOf } from "./t5.ts";
 
 export interface StepBenchRow {
@@ -65,9 +66,7 @@ export const SMALL_SHAPE: T5Config = parseT5Config(
 );
 
 function stats(xs: readonly number[]): Stats {
-  const s = [...xs].sort((a, b) => a - b);
-  const median = s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
-  return { min: s[0]!, median, max: s[s.length - 1]! };
+  return { min: Math.min(...xs), median: median(xs), max: Math.max(...xs) };
 }
 
 export interface StepBenchOptions {
@@ -91,9 +90,10 @@ export async function runStepBench(options: StepBenchOptions): Promise<StepBench
       peft.addAdapter(method, method, { ...(config as object), targets: ["q", "v"] }, { activate: false });
       peft.setActive(method);
       const parameters = peft.trainableParameters().map(([, p]) => p);
-      return { method, optimizer: new AdamW(parameters, { lr: 1e-3 }), trainable: peft.parameterCounts().trainable, host: [] as number[], step: [] as number[], launches: 0, bindGroups: 0 };
+      return { method, optimizer: new AdamW(parameters, { lr: 1e-3 }), trainable: peft.parameterCounts().trainable, times: [] as number[], host: [] as number[], launches: 0, bindGroups: [] as number[] };
     });
-    const runStep = async (v: (typeof variants)[number], timed: boolean) => {
+    // One step; returns its wall ms (interleaved() keeps those of the timed rounds), records the rest.
+    const runStep = async (v: (typeof variants)[number]): Promise<number> => {
       peft.setActive(v.method);
       await backend.sync();
       const before = backend.stats();
@@ -110,20 +110,17 @@ export async function runStepBench(options: StepBenchOptions): Promise<StepBench
       const done = performance.now();
       loss.dispose();
       const after = backend.stats();
-      if (timed) {
-        v.host.push(recorded - start);
-        v.step.push(done - start);
-        v.launches = after.dispatches - before.dispatches;
-        v.bindGroups += (after.bindGroupsCreated ?? 0) - (before.bindGroupsCreated ?? 0);
-      }
+      v.host.push(recorded - start);
+      v.launches = after.dispatches - before.dispatches;
+      v.bindGroups.push((after.bindGroupsCreated ?? 0) - (before.bindGroupsCreated ?? 0));
+      return done - start;
     };
-    // warm-up: pipelines compiled, the buffer pool filled, bind groups settled (a few steps each)
-    for (const v of variants) for (let i = 0; i < 3; i++) await runStep(v, false);
-    for (let round = 0; round < rounds; round++) {
-      for (let i = 0; i < variants.length; i++) await runStep(variants[(i + round) % variants.length]!, true);
-    }
+    // warm-up: pipelines compiled, the buffer pool filled, bind groups settled (3 steps each: 2 here and
+    // interleaved()'s warm-up round)
+    for (const v of variants) for (let i = 0; i < 2; i++) await runStep(v);
+    await interleaved(variants, rounds, runStep);
     for (const v of variants) {
-      const host = stats(v.host);
+      const host = stats(v.host.slice(-rounds));
       const row: StepBenchRow = {
         bench: "step",
         engine: engine.name,
@@ -133,9 +130,9 @@ export async function runStepBench(options: StepBenchOptions): Promise<StepBench
         trainable: v.trainable,
         launchesPerStep: v.launches,
         hostMs: host,
-        stepMs: stats(v.step),
+        stepMs: stats(v.times),
         usPerLaunch: (host.median * 1000) / v.launches,
-        bindGroupsPerStep: backend.name === "webgpu" ? v.bindGroups / rounds : null,
+        bindGroupsPerStep: backend.name === "webgpu" ? v.bindGroups.slice(-rounds).reduce((a, b) => a + b, 0) / rounds : null,
         rounds,
       };
       rows.push(row);
