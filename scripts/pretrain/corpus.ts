@@ -16,6 +16,8 @@ import { GLUE_TASK_NAMES, glueTask } from "../../datasets/glue/tasks.ts";
 import { readGlue } from "../../datasets/glue/read.ts";
 import { syntheticSst2Examples } from "../../datasets/glue/synthetic.ts";
 import type { FileAccess } from "../../core/io/files.ts";
+import type { T5Tokenizer } from "../../core/io/tokenizer.ts";
+import { SpanCorruptionStream } from "./span-corruption.ts";
 
 /** One source of text and what was read from it. */
 export interface CorpusSource {
@@ -90,4 +92,19 @@ export async function readCorpus(fs: FileAccess, sharedDir: string, syntheticSen
   const words = taskWordLines();
   sources.push({ name: "GLUE task words", origin: "datasets/glue/tasks.ts", rows: words.length, texts: words });
   return { sources, texts: sources.flatMap((s) => s.texts) };
+}
+
+/**
+ * The corpus tokenised (each text's ids without its closing </s>: the stream packs texts back to back)
+ * and T5's span corruption over it: what pretrain.ts trains on and export.ts / dump-batches.ts read.
+ */
+export async function spanCorruptionCorpus(
+  fs: FileAccess,
+  tokenizer: T5Tokenizer,
+  options: { readonly sharedDir: string; readonly syntheticSentences?: number; readonly inputLength: number; readonly batchSize: number; readonly seed: number },
+): Promise<{ readonly corpus: Corpus; readonly tokens: number; readonly data: SpanCorruptionStream }> {
+  const corpus = await readCorpus(fs, options.sharedDir, options.syntheticSentences ?? SYNTHETIC_SENTENCES);
+  const texts = corpus.texts.map((t) => Int32Array.from(tokenizer.encode(t).slice(0, -1)));
+  const data = new SpanCorruptionStream(texts, { inputLength: options.inputLength, batchSize: options.batchSize, seed: options.seed, vocabSize: tokenizer.vocabSize, eosId: tokenizer.eosId });
+  return { corpus, tokens: texts.reduce((n, t) => n + t.length, 0), data };
 }

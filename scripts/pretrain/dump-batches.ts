@@ -12,8 +12,7 @@
 import { writeFile } from "node:fs/promises";
 import { loadTokenizer } from "../../core/io/tokenizer.ts";
 import { nodeFiles } from "../../runners/node/files.ts";
-import { readCorpus, sharedDataDir, SYNTHETIC_SENTENCES } from "./corpus.ts";
-import { SpanCorruptionStream } from "./span-corruption.ts";
+import { sharedDataDir, spanCorruptionCorpus, SYNTHETIC_SENTENCES } from "./corpus.ts";
 
 const argv = process.argv.slice(2);
 const num = (name: string, fallback: number): number => {
@@ -29,9 +28,7 @@ const seed = num("seed", 42);
 
 const fs = nodeFiles();
 const tokenizer = await loadTokenizer(fs, "runners/demo/t5-mini");
-const corpus = await readCorpus(fs, sharedDataDir(argv), num("synthetic", SYNTHETIC_SENTENCES));
-const texts = corpus.texts.map((t) => Int32Array.from(tokenizer.encode(t).slice(0, -1)));
-const data = new SpanCorruptionStream(texts, { inputLength, batchSize: batch, seed, vocabSize: tokenizer.vocabSize, eosId: tokenizer.eosId });
+const { data } = await spanCorruptionCorpus(fs, tokenizer, { sharedDir: sharedDataDir(argv), syntheticSentences: num("synthetic", SYNTHETIC_SENTENCES), inputLength, batchSize: batch, seed });
 const T = data.shape.targetLength;
 const words = new Int32Array(5 + steps * batch * (inputLength + T));
 words.set([steps, batch, inputLength, T, tokenizer.vocabSize]);

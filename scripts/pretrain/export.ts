@@ -21,7 +21,7 @@ import type { T5ForConditionalGeneration } from "../../core/models/t5/model.ts";
 import { parseT5Config, t5ConfigToJson } from "../../core/io/t5-config.ts";
 import { createHostWebGPUBackend } from "../../runners/host.ts";
 import { nodeFiles } from "../../runners/node/files.ts";
-import { readCorpus, sharedDataDir, SYNTHETIC_SENTENCES } from "./corpus.ts";
+import { sharedDataDir, spanCorruptionCorpus } from "./corpus.ts";
 import { SpanCorruptionStream } from "./span-corruption.ts";
 
 const argv = process.argv.slice(2);
@@ -84,10 +84,14 @@ async function main(): Promise<void> {
   const exported = await loadT5(out, { backend, fs });
   const original = await loadT5(source, { backend, fs });
   if (tokenizer.vocabSize !== exported.config.vocabSize) throw new Error(`tokenizer has ${tokenizer.vocabSize} ids, the model ${exported.config.vocabSize}`);
-  const corpus = await readCorpus(fs, sharedDataDir(argv), state.settings.syntheticSentences ?? SYNTHETIC_SENTENCES);
-  const texts = corpus.texts.map((t) => Int32Array.from(tokenizer.encode(t).slice(0, -1)));
   // A different seed from the run's: other chunk boundaries and other spans (still training text).
-  const data = new SpanCorruptionStream(texts, { inputLength: state.settings.inputLength, batchSize: 32, seed: state.settings.seed + 1000, vocabSize: tokenizer.vocabSize, eosId: tokenizer.eosId });
+  const { corpus, tokens, data } = await spanCorruptionCorpus(fs, tokenizer, {
+    sharedDir: sharedDataDir(argv),
+    syntheticSentences: state.settings.syntheticSentences,
+    inputLength: state.settings.inputLength,
+    batchSize: 32,
+    seed: state.settings.seed + 1000,
+  });
   const lossF32 = await meanLoss(original, data, 8);
   const lossExported = await meanLoss(exported, data, 8);
   console.log(`span-corruption loss on 8 batches of 32 (eval mode): float32 ${lossF32.toFixed(4)}, ${dtype} ${lossExported.toFixed(4)}`);
@@ -154,7 +158,7 @@ Text columns only (no labels), train splits only (no dev or test rows):
 | --- | ---: | ---: |
 ${corpus.sources.map((c) => `| ${c.name} | ${c.rows} | ${c.texts.length} |`).join("\n")}
 
-${texts.reduce((n, t) => n + t.length, 0).toLocaleString("en-US")} tokens per epoch, shuffled per epoch, packed into chunks of ${data.shape.raw} tokens.
+${tokens.toLocaleString("en-US")} tokens per epoch, shuffled per epoch, packed into chunks of ${data.shape.raw} tokens.
 
 ## Pretraining
 

@@ -31,8 +31,7 @@ import type { Backend } from "../../core/backend/backend.ts";
 import { createHostWebGPUBackend } from "../../runners/host.ts";
 import { createCpuBackend } from "../../core/backend/cpu/cpu-backend.ts";
 import { nodeFiles } from "../../runners/node/files.ts";
-import { readCorpus, sharedDataDir, SYNTHETIC_SENTENCES } from "./corpus.ts";
-import { SpanCorruptionStream } from "./span-corruption.ts";
+import { sharedDataDir, spanCorruptionCorpus, SYNTHETIC_SENTENCES } from "./corpus.ts";
 
 // ---------------------------------------------------------------------------------------------------------
 // Settings
@@ -244,10 +243,13 @@ async function main(): Promise<void> {
 
   const tokenizer = await loadTokenizer(fs, settings.tokenizer);
   const t0 = performance.now();
-  const corpus = await readCorpus(fs, sharedDataDir(argv), settings.syntheticSentences ?? SYNTHETIC_SENTENCES);
-  const texts = corpus.texts.map((t) => Int32Array.from(tokenizer.encode(t).slice(0, -1)));
-  const data = new SpanCorruptionStream(texts, { inputLength: settings.inputLength, batchSize: settings.batch, seed: settings.seed, vocabSize: tokenizer.vocabSize, eosId: tokenizer.eosId });
-  const corpusTokens = texts.reduce((n, t) => n + t.length, 0);
+  const { corpus, tokens: corpusTokens, data } = await spanCorruptionCorpus(fs, tokenizer, {
+    sharedDir: sharedDataDir(argv),
+    syntheticSentences: settings.syntheticSentences,
+    inputLength: settings.inputLength,
+    batchSize: settings.batch,
+    seed: settings.seed,
+  });
   console.log(
     `corpus: ${corpus.sources.map((s) => `${s.name} ${s.rows} rows`).join(", ")}; ${corpusTokens} tokens ` +
       `(${((performance.now() - t0) / 1000).toFixed(1)} s); examples of ${data.shape.raw} tokens → input ${data.shape.inputLength}, ` +
@@ -276,20 +278,27 @@ async function main(): Promise<void> {
   //                            the next T − 1 tokens (its first token depends on the input).
   const copyFraction = num("copy-fraction", 0);
   const sentinelFloor = tokenizer.vocabSize - 100;
+  /** Row `b`'s input ids up to its </s>, without the sentinels: the chunk's plain tokens still present. */
+  const plainTokens = (batch: ReturnType<typeof data.batch>, b: number): number[] => {
+    const S = batch.inputIds.shape[1];
+    const plain: number[] = [];
+    for (let x = 0; x < S; x++) {
+      const id = batch.inputIds.data[b * S + x]!;
+      if (id === tokenizer.eosId) break;
+      if (id < sentinelFloor) plain.push(id);
+    }
+    return plain;
+  };
   const withCopies = (t: number, batch: ReturnType<typeof data.batch>): ReturnType<typeof data.batch> => {
     if (copyFraction <= 0) return batch;
-    const [B, S] = batch.inputIds.shape;
+    const B = batch.inputIds.shape[0];
     const T = batch.labels.shape[1];
     const labels = Int32Array.from(batch.labels.data);
     const random = new SeededRandom(settings.seed, 0xc0b1, t);
     for (let b = 0; b < B; b++) {
       if (random.int(1000) >= copyFraction * 1000) continue;
       let y = 0;
-      for (let x = 0; x < S && y < T - 1; x++) {
-        const id = batch.inputIds.data[b * S + x]!;
-        if (id === tokenizer.eosId) break;
-        if (id < sentinelFloor) labels[b * T + y++] = id;
-      }
+      for (const id of plainTokens(batch, b).slice(0, T - 1)) labels[b * T + y++] = id;
       labels[b * T + y++] = tokenizer.eosId;
       while (y < T) labels[b * T + y++] = -100;
     }
@@ -308,12 +317,7 @@ async function main(): Promise<void> {
     const random = new SeededRandom(settings.seed, 0x9f1, t);
     for (let b = 0; b < B; b++) {
       if (random.int(1000) >= prefixFraction * 1000) continue;
-      const plain: number[] = [];
-      for (let x = 0; x < S; x++) {
-        const id = batch.inputIds.data[b * S + x]!;
-        if (id === tokenizer.eosId) break;
-        if (id < sentinelFloor) plain.push(id);
-      }
+      const plain = plainTokens(batch, b);
       const cut = Math.max(4, Math.min(plain.length - (T - 1), 4 + random.int(Math.max(1, plain.length - (T - 1) - 4))));
       const prefix = plain.slice(0, cut);
       const next = plain.slice(cut, cut + T - 1);
@@ -331,18 +335,13 @@ async function main(): Promise<void> {
   const salientFraction = num("salient-fraction", 0);
   const withSalient = (t: number, batch: ReturnType<typeof data.batch>): ReturnType<typeof data.batch> => {
     if (salientFraction <= 0) return batch;
-    const [B, S] = batch.inputIds.shape;
+    const B = batch.inputIds.shape[0];
     const T = batch.labels.shape[1];
     const labels = Int32Array.from(batch.labels.data);
     const random = new SeededRandom(settings.seed, 0x5a1, t);
     for (let b = 0; b < B; b++) {
       if (random.int(1000) >= salientFraction * 1000) continue;
-      let rarest = -1;
-      for (let x = 0; x < S; x++) {
-        const id = batch.inputIds.data[b * S + x]!;
-        if (id === tokenizer.eosId) break;
-        if (id < sentinelFloor && id > rarest) rarest = id;
-      }
+      const rarest = Math.max(-1, ...plainTokens(batch, b));
       labels.fill(-100, b * T, (b + 1) * T);
       labels[b * T] = rarest;
       labels[b * T + 1] = tokenizer.eosId;
