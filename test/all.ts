@@ -13,6 +13,7 @@ import * as errors from "./unit/errors.test.ts";
 import * as webgpuBackend from "./unit/webgpu-backend.test.ts";
 import * as readme from "./unit/readme.test.ts";
 import * as random from "./unit/random.test.ts";
+import * as pretrainObjectives from "./unit/pretrain-objectives.test.ts";
 import * as report from "./unit/report.test.ts";
 import * as optim from "./unit/optim.test.ts";
 import * as train from "./train/train.test.ts";
@@ -43,7 +44,7 @@ import * as pluginKrona from "../plugins/krona/krona.test.ts";
 import * as pluginKronab from "../plugins/kronab/kronab.test.ts";
 import * as fuzz from "./fuzz/fuzz.test.ts";
 
-const suites = { corePurity, autograd, errors, webgpuBackend, readme, random, report, optim, train, trainCli, elementwise, reduce, matmul, nnOps, ioSafetensors, ioConfig, ioTokenizer, ioHub, t5, glueReal, glueReaders, glueMetrics, glueBatching, glueT5, pluginMatrix, pluginGuide, pluginFramework, pluginLora, pluginAdapter, pluginCompacter, pluginBitfit, pluginFull, pluginKrona, pluginKronab, fuzz };
+const suites = { corePurity, autograd, errors, webgpuBackend, readme, random, pretrainObjectives, report, optim, train, trainCli, elementwise, reduce, matmul, nnOps, ioSafetensors, ioConfig, ioTokenizer, ioHub, t5, glueReal, glueReaders, glueMetrics, glueBatching, glueT5, pluginMatrix, pluginGuide, pluginFramework, pluginLora, pluginAdapter, pluginCompacter, pluginBitfit, pluginFull, pluginKrona, pluginKronab, fuzz };
 const filter = env("WEBPEFT_TEST_FILTER")?.split(",").map((w) => w.trim().toLowerCase());
 
 let backends: Awaited<ReturnType<typeof backendsUnderTest>> = [];

@@ -101,10 +101,10 @@ export async function readCorpus(fs: FileAccess, sharedDir: string, syntheticSen
 export async function spanCorruptionCorpus(
   fs: FileAccess,
   tokenizer: T5Tokenizer,
-  options: { readonly sharedDir: string; readonly syntheticSentences?: number; readonly inputLength: number; readonly batchSize: number; readonly seed: number },
+  options: { readonly sharedDir: string; readonly syntheticSentences?: number; readonly inputLength: number; readonly batchSize: number; readonly seed: number; readonly oneWordFraction?: number },
 ): Promise<{ readonly corpus: Corpus; readonly tokens: number; readonly data: SpanCorruptionStream }> {
   const corpus = await readCorpus(fs, options.sharedDir, options.syntheticSentences ?? SYNTHETIC_SENTENCES);
   const texts = corpus.texts.map((t) => Int32Array.from(tokenizer.encode(t).slice(0, -1)));
-  const data = new SpanCorruptionStream(texts, { inputLength: options.inputLength, batchSize: options.batchSize, seed: options.seed, vocabSize: tokenizer.vocabSize, eosId: tokenizer.eosId });
+  const data = new SpanCorruptionStream(texts, { inputLength: options.inputLength, batchSize: options.batchSize, seed: options.seed, vocabSize: tokenizer.vocabSize, eosId: tokenizer.eosId, oneWordFraction: options.oneWordFraction ?? 0 });
   return { corpus, tokens: texts.reduce((n, t) => n + t.length, 0), data };
 }

@@ -60,7 +60,7 @@ async function main(): Promise<void> {
   const source = join(work, argv.includes("--from-checkpoint") ? "checkpoint" : "final");
   const state = JSON.parse(await readFile(join(work, "checkpoint/state.json"), "utf8")) as {
     step: number;
-    settings: { batch: number; inputLength: number; steps: number; lr: number; warmup: number; weightDecay: number; seed: number; syntheticSentences?: number; model: { dropout: number } };
+    settings: { batch: number; inputLength: number; steps: number; lr: number; warmup: number; weightDecay: number; seed: number; syntheticSentences?: number; oneWordFraction?: number; model: { dropout: number } };
     elapsedSeconds: number;
     tokensSeen: number;
   };
@@ -102,6 +102,10 @@ async function main(): Promise<void> {
     "the movie was <extra_id_0> , but the ending <extra_id_1> .",
     "a <extra_id_0> and funny <extra_id_1> .",
     "The company said <extra_id_0> in the first quarter <extra_id_1> .",
+    // one-word probes: the first decoder step names the missing word
+    "a great and <extra_id_0> movie .",
+    "a dull and <extra_id_0> movie .",
+    "the acting is not very <extra_id_0> .",
   ];
   const batch = tokenizer.encodeBatch(probes);
   const generated = await exported.eval().generate(batch.inputIds, batch.attentionMask, { maxNewTokens: 12 });
@@ -127,20 +131,21 @@ async function main(): Promise<void> {
   const every = Math.max(1, Math.round(log.length / 10));
   const curve = log.filter((_, i) => i % every === 0 || i === log.length - 1).map((e) => `| ${e.step} | ${e.epoch.toFixed(2)} | ${e.loss.toFixed(3)} |`).join("\n");
   const s = state.settings;
+  const oneWord = s.oneWordFraction ?? 0;
   const card = `# t5-mini (webpeft)
 
 A small T5 pretrained from scratch by this repository's own training code (model, autograd, AdamW,
-learning-rate schedule; WebGPU backend on the lavapipe CPU driver), with T5's span-corruption objective on
-GLUE training sentences and text the repository generates. It is the base model of the \`webpeft train\`
-demo and of real GLUE runs on small machines. It is tiny and briefly trained (see the known limitation
-below: adapters do not learn on this checkpoint yet), far from T5-small quality.
+learning-rate schedule; WebGPU backend on the lavapipe CPU driver), with T5's span-corruption objective
+mixed with a one-word objective (below) on GLUE training sentences and text the repository generates. It is
+the base model of the \`webpeft train\` demo and of real GLUE runs on small machines. It is tiny and
+briefly trained, far from T5-small quality: use it to try methods and to compare them with each other.
 
 ## Architecture
 
 \`T5ForConditionalGeneration\`, T5 v1.0 layout: d_model ${config.dModel}, d_kv ${config.dKv}, ${config.numHeads} heads,
 d_ff ${config.dFf} (${config.denseActFn}), ${config.numLayers} encoder + ${config.numDecoderLayers} decoder blocks, relative attention
 ${config.relativeAttentionNumBuckets} buckets / max distance ${config.relativeAttentionMaxDistance}, tied input/output embeddings, dropout ${config.dropoutRate}
-(pretraining). ${params.toLocaleString("en-US")} parameters, stored as ${dtype} (${(bytes / 2 ** 20).toFixed(2)} MiB).
+(pretraining; the fine-tuning default). ${params.toLocaleString("en-US")} parameters, stored as ${dtype} (${(bytes / 2 ** 20).toFixed(2)} MiB).
 
 ## Vocabulary
 
@@ -162,23 +167,28 @@ ${tokens.toLocaleString("en-US")} tokens per epoch, shuffled per epoch, packed i
 
 ## Pretraining
 
-Span corruption as in T5: noise density 0.15, mean span length 3, inputs of ${data.shape.inputLength} ids
-(${data.shape.raw} raw tokens, ${data.shape.noise} of them masked in ${data.shape.spans} spans replaced by sentinels), targets of ${data.shape.targetLength} ids.
+Each packed chunk is, at random (a share of ${oneWord} one-word examples):
+- **span corruption** as in T5: noise density 0.15, mean span length 3, inputs of ${data.shape.inputLength} ids
+  (${data.shape.raw} raw tokens, ${data.shape.noise} of them masked in ${data.shape.spans} spans replaced by sentinels), targets of ${data.shape.targetLength} ids;
+- **one word**: the chunk's first ${data.shape.inputLength - 1} tokens with one token (not among the 100 most frequent)
+  replaced by \`<extra_id_0>\`; the target is that token then \`</s>\`. The decoder's first step, where a
+  GLUE label is predicted, then depends on the input. With span corruption alone every target starts with
+  \`<extra_id_0>\`, the decoder learns to ignore the encoder there, and adapters did not learn on such a checkpoint.
+
 AdamW (β 0.9/0.999, weight decay ${s.weightDecay}), peak learning rate ${s.lr}, linear warm-up ${s.warmup} steps then
 linear decay to 0, batch ${s.batch}, ${state.step} steps (${last.epoch.toFixed(2)} epochs), ${state.tokensSeen.toLocaleString("en-US")} raw tokens seen, seed ${s.seed}.
 
-- Span-corruption loss (training mode, mean over logged windows): first ${first.loss.toFixed(3)} (step ${first.step}), last ${last.loss.toFixed(3)}
+- Training loss (the mix above; training mode, mean over logged windows): first ${first.loss.toFixed(3)} (step ${first.step}), last ${last.loss.toFixed(3)}
   (step ${last.step}); mean over the last 50 steps ${tailLoss.toFixed(3)}.
-- Loss of the shipped weights in eval mode on 8 batches of 32 re-corrupted training chunks: ${lossExported.toFixed(3)}
+- Span-corruption loss alone of the shipped weights in eval mode on 8 batches of 32 re-corrupted training chunks: ${lossExported.toFixed(3)}
   (float32 weights: ${lossF32.toFixed(3)}).
-- Wall time ${(state.elapsedSeconds / 60).toFixed(1)} min of training (${last.secondsPerStep.toFixed(2)} s/step at the end) on 2 shared CPU cores,
-  lavapipe with \`LP_NUM_THREADS=1\`.
+- Wall time ${(state.elapsedSeconds / 60).toFixed(1)} min of training (${last.secondsPerStep.toFixed(2)} s/step at the end) on 2 shared CPU cores.
 
 | step | epoch | loss |
 | ---: | ---: | ---: |
 ${curve}
 
-Sentinel filling by the shipped model (greedy):
+Sentinel filling by the shipped model (greedy; the last three are one-word inputs):
 
 ${samples.map(([p, g]) => `- \`${p}\` → \`${g}\``).join("\n")}
 
@@ -191,12 +201,12 @@ ${chunks.map((c) => `- input: \`${c.input}\`\n  - expected: \`${c.expected}\`\n 
 
 \`\`\`sh
 npx tsx scripts/pretrain/build-tokenizer.ts
-LP_NUM_THREADS=1 npx tsx scripts/pretrain/pretrain.ts --steps ${s.steps} --batch ${s.batch} --lr ${s.lr} --warmup ${s.warmup}
+npx tsx scripts/pretrain/pretrain.ts --steps ${s.steps} --batch ${s.batch} --lr ${s.lr} --warmup ${s.warmup} --dropout ${s.model.dropout} \\
+  --synthetic ${s.syntheticSentences ?? 10_000} --one-word-fraction ${oneWord}
 npx tsx scripts/pretrain/export.ts
 \`\`\`
 
-The shipped run changed its step budget on resume while the shared machine's speed changed; the exact
-command sequence that replays it, resuming and timings are in \`scripts/pretrain/README.md\`.
+Resuming, timings and the fine-tuning check (\`scripts/pretrain/krona-check.ts\`) are in \`scripts/pretrain/README.md\`.
 `;
   await fs.writeAtomic(join(out, "README.md"), [new TextEncoder().encode(card)]);
   console.log(`wrote ${out}/README.md`);

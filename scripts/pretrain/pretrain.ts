@@ -1,5 +1,6 @@
 /**
- * Pretrains a small T5 from scratch with T5's span-corruption objective (span-corruption.ts) on the corpus
+ * Pretrains a small T5 from scratch with T5's span-corruption objective, mixed with a one-word objective
+ * whose prediction sits at the decoder's first step (`--one-word-fraction`, span-corruption.ts), on the corpus
  * of corpus.ts, with this project's own model, autograd, AdamW and learning-rate schedule, on the WebGPU
  * backend (lavapipe on a CPU-only host).
  *
@@ -14,7 +15,6 @@
  * checkpoint and continues with the batch of the next step (data order depends only on seed and step),
  * so it reaches the weights the uninterrupted run would have, up to float summation order on the GPU.
  */
-import { SeededRandom } from "../../datasets/glue/random.ts";
 import { mkdir, readFile, rename, rm, writeFile, appendFile, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { AdamW, type AdamWParamState } from "../../core/optim/adamw.ts";
@@ -59,6 +59,8 @@ export interface RunSettings {
   readonly seed: number;
   /** Synthetic SST-2 sentences in the corpus (absent in checkpoints from before the option: 10,000). */
   readonly syntheticSentences?: number;
+  /** Share of one-word examples (span-corruption.ts `maskOneWord`; absent in older checkpoints: 0). */
+  readonly oneWordFraction?: number;
 }
 
 const argv = process.argv.slice(2);
@@ -97,6 +99,7 @@ function settingsFromArgs(): RunSettings {
     weightDecay: num("weight-decay", 0.01),
     seed: num("seed", 42),
     syntheticSentences: num("synthetic", SYNTHETIC_SENTENCES),
+    oneWordFraction: num("one-word-fraction", 0),
   };
 }
 
@@ -249,6 +252,7 @@ async function main(): Promise<void> {
     inputLength: settings.inputLength,
     batchSize: settings.batch,
     seed: settings.seed,
+    oneWordFraction: settings.oneWordFraction ?? 0,
   });
   console.log(
     `corpus: ${corpus.sources.map((s) => `${s.name} ${s.rows} rows`).join(", ")}; ${corpusTokens} tokens ` +
@@ -266,91 +270,13 @@ async function main(): Promise<void> {
   console.log(`model: ${JSON.stringify(settings.model)}, vocab ${tokenizer.vocabSize}, ${params} parameters; batch ${settings.batch}, lr ${settings.lr}, ${settings.steps} steps`);
 
   const schedule = learningRateSchedule("linear", { lr: settings.lr, warmupSteps: settings.warmup, totalSteps: settings.steps });
-  // Experimental objectives, NOT used for the shipped model (its card says how it was made). After 680
-  // steps of span corruption (1.5M tokens) the model does not take a sentence-level label: KronA, LoRA and
-  // even full fine-tuning stay at 47–53 % on the synthetic SST-2 while a randomly initialised model of the
-  // same shape reaches 86 % with KronA in 300 steps (scripts/pretrain/krona-check.ts). A likely cause:
-  // every span-corruption target starts with <extra_id_0>, so the decoder's first step, where a GLUE
-  // label is predicted, learns to ignore the encoder. Two continuations were tried from step 680 and did
-  // not fix it within ~20 minutes each (measured 53 % and 47 % with krona-check, lr 2e-2):
-  //   --copy-fraction f        the span-corrupted input, target = its first T − 1 plain tokens, then </s>;
-  //   --prefix-lm-fraction f   T5's prefix-LM objective (§3.3.1): encoder reads a prefix, decoder writes
-  //                            the next T − 1 tokens (its first token depends on the input).
-  const copyFraction = num("copy-fraction", 0);
-  const sentinelFloor = tokenizer.vocabSize - 100;
-  /** Row `b`'s input ids up to its </s>, without the sentinels: the chunk's plain tokens still present. */
-  const plainTokens = (batch: ReturnType<typeof data.batch>, b: number): number[] => {
-    const S = batch.inputIds.shape[1];
-    const plain: number[] = [];
-    for (let x = 0; x < S; x++) {
-      const id = batch.inputIds.data[b * S + x]!;
-      if (id === tokenizer.eosId) break;
-      if (id < sentinelFloor) plain.push(id);
-    }
-    return plain;
-  };
-  const withCopies = (t: number, batch: ReturnType<typeof data.batch>): ReturnType<typeof data.batch> => {
-    if (copyFraction <= 0) return batch;
-    const B = batch.inputIds.shape[0];
-    const T = batch.labels.shape[1];
-    const labels = Int32Array.from(batch.labels.data);
-    const random = new SeededRandom(settings.seed, 0xc0b1, t);
-    for (let b = 0; b < B; b++) {
-      if (random.int(1000) >= copyFraction * 1000) continue;
-      let y = 0;
-      for (const id of plainTokens(batch, b).slice(0, T - 1)) labels[b * T + y++] = id;
-      labels[b * T + y++] = tokenizer.eosId;
-      while (y < T) labels[b * T + y++] = -100;
-    }
-    return { ...batch, labels: { data: labels, shape: batch.labels.shape } };
-  };
-  // The prefix-LM share (see above): the plain tokens of a chunk cut at a random point.
-  const prefixFraction = num("prefix-lm-fraction", 0);
-  type Batch = ReturnType<typeof data.batch> & { attentionMask?: { data: Int32Array; shape: [number, number] } };
-  const withPrefixLm = (t: number, batch: Batch): Batch => {
-    if (prefixFraction <= 0) return batch;
-    const [B, S] = batch.inputIds.shape;
-    const T = batch.labels.shape[1];
-    const inputs = Int32Array.from(batch.inputIds.data);
-    const mask = new Int32Array(B * S).fill(1);
-    const labels = Int32Array.from(batch.labels.data);
-    const random = new SeededRandom(settings.seed, 0x9f1, t);
-    for (let b = 0; b < B; b++) {
-      if (random.int(1000) >= prefixFraction * 1000) continue;
-      const plain = plainTokens(batch, b);
-      const cut = Math.max(4, Math.min(plain.length - (T - 1), 4 + random.int(Math.max(1, plain.length - (T - 1) - 4))));
-      const prefix = plain.slice(0, cut);
-      const next = plain.slice(cut, cut + T - 1);
-      for (let x = 0; x < S; x++) {
-        inputs[b * S + x] = x < prefix.length ? prefix[x]! : x === prefix.length ? tokenizer.eosId : 0;
-        mask[b * S + x] = x <= prefix.length ? 1 : 0;
-      }
-      for (let y = 0; y < T; y++) labels[b * T + y] = y < next.length ? next[y]! : y === next.length ? tokenizer.eosId : -100;
-    }
-    return { ...batch, inputIds: { data: inputs, shape: batch.inputIds.shape }, labels: { data: labels, shape: batch.labels.shape }, attentionMask: { data: mask, shape: [B, S] } };
-  };
-  //   --salient-fraction f     target = the input's rarest plain token (the largest id: the vocabulary is
-  //                            in frequency order) then </s>: a first-step prediction from the bag of input
-  //                            tokens, the shape of a GLUE label, with no label.
-  const salientFraction = num("salient-fraction", 0);
-  const withSalient = (t: number, batch: ReturnType<typeof data.batch>): ReturnType<typeof data.batch> => {
-    if (salientFraction <= 0) return batch;
-    const B = batch.inputIds.shape[0];
-    const T = batch.labels.shape[1];
-    const labels = Int32Array.from(batch.labels.data);
-    const random = new SeededRandom(settings.seed, 0x5a1, t);
-    for (let b = 0; b < B; b++) {
-      if (random.int(1000) >= salientFraction * 1000) continue;
-      const rarest = Math.max(-1, ...plainTokens(batch, b));
-      labels.fill(-100, b * T, (b + 1) * T);
-      labels[b * T] = rarest;
-      labels[b * T + 1] = tokenizer.eosId;
-    }
-    return { ...batch, labels: { data: labels, shape: batch.labels.shape } };
-  };
+  // The objective mix (span corruption, plus the one-word share of settings.oneWordFraction) is chosen per
+  // chunk inside SpanCorruptionStream, so a batch depends only on (seed, step). Three other continuations
+  // tried on the first shipped checkpoint (copying the input, T5's prefix LM, predicting the input's rarest
+  // token) did not make it fine-tunable: see README.md, "History".
   const step = (t: number): Tensor => {
-    const batch = withPrefixLm(t, withCopies(t, withSalient(t, data.batch(t))));
-    const loss = tidy(() => model.forward({ inputIds: batch.inputIds, labels: batch.labels, ...(batch.attentionMask ? { attentionMask: batch.attentionMask } : {}) }).loss!);
+    const batch = data.batch(t);
+    const loss = tidy(() => model.forward({ inputIds: batch.inputIds, labels: batch.labels }).loss!);
     loss.backward();
     optimizer.step(schedule(t));
     optimizer.zeroGrad();

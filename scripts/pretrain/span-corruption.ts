@@ -24,6 +24,11 @@ export interface SpanCorruptionOptions {
   readonly inputLength: number;
   readonly noiseDensity?: number;
   readonly meanSpanLength?: number;
+  /**
+   * Share of examples (0…1) that become one-word examples instead (see `maskOneWord`): the decoder's first
+   * step predicts a masked token from its context, the position where a GLUE label is predicted later.
+   */
+  readonly oneWordFraction?: number;
 }
 
 export interface SpanShape {
@@ -94,6 +99,35 @@ export function corrupt(
   targets[y++] = ids.eosId;
 }
 
+/**
+ * The one-word objective: input = the first S − 1 raw tokens with one token replaced by ⟨X₀⟩, then </s>;
+ * target = that token, </s>, then −100 (ignored). The token is drawn uniformly among positions whose id is
+ * at least `minId` (the vocabulary is in frequency order, so this skips "the", ".", "a" …; if none
+ * qualifies, any position). Unlike span corruption, whose targets all start with ⟨X₀⟩, the decoder's first
+ * step must read the input, so it keeps depending on the encoder.
+ */
+export function maskOneWord(
+  chunk: ArrayLike<number>,
+  shape: SpanShape,
+  random: SeededRandom,
+  ids: { readonly vocabSize: number; readonly eosId: number; readonly minId?: number },
+  inputs: Int32Array,
+  inputAt: number,
+  targets: Int32Array,
+  targetAt: number,
+): void {
+  const visible = shape.inputLength - 1;
+  const minId = ids.minId ?? 100;
+  const candidates: number[] = [];
+  for (let x = 0; x < visible; x++) if (chunk[x]! >= minId) candidates.push(x);
+  const masked = candidates.length > 0 ? candidates[random.int(candidates.length)]! : random.int(visible);
+  for (let x = 0; x < visible; x++) inputs[inputAt + x] = x === masked ? ids.vocabSize - 1 : chunk[x]!;
+  inputs[inputAt + visible] = ids.eosId;
+  targets.fill(-100, targetAt, targetAt + shape.targetLength);
+  targets[targetAt] = chunk[masked]!;
+  targets[targetAt + 1] = ids.eosId;
+}
+
 /** The packed chunks of one epoch and the batches of any global step. */
 export class SpanCorruptionStream {
   readonly shape: SpanShape;
@@ -143,7 +177,11 @@ export class SpanCorruptionStream {
     const targets = new Int32Array(B * T);
     for (let b = 0; b < B; b++) {
       const c = first + b;
-      corrupt(stream.subarray(c * raw, (c + 1) * raw), this.shape, new SeededRandom(this.options.seed, epoch, c), this.options, inputs, b * S, targets, b * T);
+      const chunk = stream.subarray(c * raw, (c + 1) * raw);
+      const random = new SeededRandom(this.options.seed, epoch, c);
+      // A separate draw decides the objective, so a fraction of 0 reproduces earlier runs exactly.
+      const oneWord = (this.options.oneWordFraction ?? 0) > 0 && new SeededRandom(this.options.seed, epoch, c, 0x1d).int(1_000_000) < this.options.oneWordFraction! * 1_000_000;
+      (oneWord ? maskOneWord : corrupt)(chunk, this.shape, random, this.options, inputs, b * S, targets, b * T);
     }
     return { inputIds: { data: inputs, shape: [B, S] }, labels: { data: targets, shape: [B, T] }, epoch };
   }
