@@ -4,7 +4,8 @@
  *   t5       forward and forward+backward time of a T5-small-shaped model, webgpu and cpu (bench/t5.ts)
  *   plugins  training-step time of every PEFT plugin vs the frozen model, merged inference (bench/plugins.ts)
  *   step     launches, host (JavaScript) ms and wall ms of a KronA / LoRA training step with AdamW, webgpu
- *            and cpu; --json for one JSON line per engine and method (bench/step.ts)
+ *            and cpu, against a same-run PyTorch CPU step (bench/torch_step.py; --no-torch skips it,
+ *            --torch-threads N); --json for one JSON line per engine and method (bench/step.ts)
  * Figures on shared machines are noisy: compare the ratios measured within one run, not absolute times.
  */
 import { createHostWebGPUBackend } from "../runners/host.ts";

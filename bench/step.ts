@@ -1,10 +1,11 @@
 /**
  * Training-step benchmark: the host (JavaScript) cost of a PEFT training step, which bounds the step on a
- * real GPU, and the step time here.
+ * real GPU, and the step time here, against a same-run PyTorch CPU step of the same model and batch.
  *
  * One step = forward with loss, backward, AdamW update, gradients cleared (the loop's step without
  * clipping), on a T5-small-shaped model (bench/t5.ts) with random weights, train mode off (no dropout, so
- * every step launches the same kernels). Per engine (webgpu, cpu) and method (KronA, LoRA on q and v):
+ * every step launches the same kernels). Per engine (webgpu, cpu, pytorch-cpu) and method (KronA, LoRA
+ * r 8 α 16, both on q and v):
  *
  *   launches/step    kernel launches recorded by one step (Backend.stats().dispatches)
  *   host ms/step     wall time until the step's JavaScript returns, before waiting for the device: on
@@ -14,17 +15,39 @@
  *                    device's share is negligible: use --quick)
  *   step ms          wall time until the step's results are on the host
  *   bind groups/step new WebGPU bind groups per step after warm-up (0 when every launch reuses one)
+ *   ÷ pytorch        our step ms ÷ PyTorch's step ms (medians), same model, method and batch
  *
  * Rounds are interleaved across methods (bench/plugins.ts interleaved()) after three warm-up steps per
  * method; min / median / max are reported. Output: a table, and with --json one JSON line per engine and method.
  *
- * Not measured yet (issue 9 asks for them): a same-run PyTorch CPU step and the WebGPU peers
- * (tfjs-webgpu, jax-js); the plugin bench (bench/plugins.ts) has forward + backward without AdamW.
+ * PyTorch CPU (engine "pytorch-cpu"): bench/torch_step.py, spawned ONCE per bench run, AFTER our engines'
+ * rounds (sequential blocks: running it beside ours would make the two share the cores). It builds the same
+ * architecture (scripts/goldens/t5_reference.py's independent T5, float32, no dropout), gets the same token
+ * ids, attaches the same adapters (same targets, factor shapes, scales and inits, base frozen) and runs
+ * forward + loss, backward, torch.optim.AdamW (lr 1e-3, torch's defaults = ours) and zero_grad, with the
+ * same warm-up (3 per method) and rounds interleaved across methods the same way. It runs one model per
+ * distinct model shape of our engines (without --quick, webgpu has t5-small and cpu the small model).
+ * Threads: torch.set_num_threads(usable CPUs) unless --torch-threads N; our cpu engine is one JS thread.
+ * (On a machine busy with other jobs, torch's OpenMP threads spin-wait for each other and its step time
+ * balloons: t5-small took 50 s a step at nice 15 beside a pretraining job; try --torch-threads 1 there.)
+ * Its trainable parameter counts are compared with ours; a mismatch is reported loudly on stderr and
+ * under the table.
+ * Python: $WEBPEFT_PYTHON, else /usr/bin/python3 (Debian's python3-torch; a pyenv `python3` on PATH
+ * usually has no torch). When it cannot run or torch does not import, the table (and --json, as a line
+ * with "measured": false) says "PyTorch CPU not measured" and why; the bench still succeeds. --no-torch
+ * skips it and says so. Machine-load drift between our block and PyTorch's shows up in the ratios:
+ * compare ratios of several runs.
+ *
+ * Not measured yet (issue 9 asks for them): the WebGPU peers (tfjs-webgpu, jax-js); the plugin bench
+ * (bench/plugins.ts) has forward + backward without AdamW.
  */
+import { spawn } from "node:child_process";
+import { fileURLToPath } from "node:url";
 import type { Backend } from "../core/backend/backend.ts";
 import { createCpuBackend } from "../core/backend/cpu/cpu-backend.ts";
-import { parseT5Config, type T5Config } from "../core/io/t5-config.ts";
+import { parseT5Config, t5ConfigToJson, type T5Config } from "../core/io/t5-config.ts";
 import { createT5 } from "../core/models/t5/load.ts";
+import { type IntMatrix, type T5Inputs, hostMatrix } from "../core/models/t5/model.ts";
 import { AdamW } from "../core/optim/adamw.ts";
 import { PeftModel } from "../core/peft/peft-model.ts";
 import { tidy } from "../core/tensor/scope.ts";
@@ -32,20 +55,33 @@ import "../plugins/mod.ts";
 import { interleaved, median } from "./plugins.ts";
 import { T5_SMALL_SHAPE, batchOf } from "./t5.ts";
 
+/** The engine name of the PyTorch CPU rows. */
+export const PYTORCH_ENGINE = "pytorch-cpu";
+
 export interface StepBenchRow {
   readonly bench: "step";
+  /** "webgpu", "cpu" (ours) or "pytorch-cpu" */
   readonly engine: string;
   readonly method: string;
   readonly model: string;
   readonly batch: string;
   readonly trainable: number;
-  readonly launchesPerStep: number;
-  readonly hostMs: Stats;
+  /** null for pytorch-cpu (no launch count) */
+  readonly launchesPerStep: number | null;
+  /** null for pytorch-cpu (torch on the CPU is synchronous: its step ms is all host time) */
+  readonly hostMs: Stats | null;
   readonly stepMs: Stats;
-  readonly usPerLaunch: number;
+  /** null for pytorch-cpu */
+  readonly usPerLaunch: number | null;
   /** webgpu only: bind groups created per step after warm-up */
   readonly bindGroupsPerStep: number | null;
   readonly rounds: number;
+  /** ours: step ms median ÷ PyTorch's step ms median (same model and method); null without a PyTorch row */
+  readonly vsPytorch: number | null;
+  /** CPU threads: 1 for our cpu engine (the JS thread), torch's thread count for pytorch-cpu; null on webgpu */
+  readonly threads: number | null;
+  /** pytorch-cpu: torch.__version__; null on ours */
+  readonly torchVersion: string | null;
 }
 
 export interface Stats {
@@ -54,10 +90,24 @@ export interface Stats {
   readonly max: number;
 }
 
-const METHODS: readonly { readonly method: string; readonly config: unknown }[] = [
+/** Whether the PyTorch step was measured in this run, and if not, why. */
+export type PytorchStatus =
+  | { readonly measured: true; readonly python: string; readonly torchVersion: string; readonly threads: number }
+  | { readonly measured: false; readonly reason: string };
+
+export interface StepBenchResult {
+  readonly rows: StepBenchRow[];
+  readonly pytorch: PytorchStatus;
+}
+
+const METHODS: readonly { readonly method: string; readonly config: Record<string, unknown> }[] = [
   { method: "krona", config: {} },
   { method: "lora", config: { r: 8, alpha: 16 } },
 ];
+/** Every method's target Linears (sent to PyTorch too). */
+const TARGETS = ["q", "v"];
+/** Warm-up steps per method before the timed rounds (ours: 2 + interleaved()'s warm-up round). */
+const WARMUP_STEPS = 3;
 
 /** The small model of the demo's size (d_model 128, 4 + 4 layers) for --quick and the cpu engine. */
 export const SMALL_SHAPE: T5Config = parseT5Config(
@@ -75,19 +125,120 @@ export interface StepBenchOptions {
   readonly sourceLength: number;
   readonly targetLength: number;
   readonly rounds: number;
+  /** How to run bench/torch_step.py, or why not (e.g. --no-torch). Default: $WEBPEFT_PYTHON or /usr/bin/python3. */
+  readonly pytorch?: { readonly python: string; readonly threads?: number } | { readonly skip: string };
   readonly log?: (line: string) => void;
 }
 
-export async function runStepBench(options: StepBenchOptions): Promise<StepBenchRow[]> {
+// ---- PyTorch CPU (bench/torch_step.py) ------------------------------------------------------------
+
+/** The python that runs bench/torch_step.py: $WEBPEFT_PYTHON, else Debian's (which has python3-torch). */
+export const defaultPython = (): string => process.env.WEBPEFT_PYTHON || "/usr/bin/python3";
+
+/** One line of bench/torch_step.py's output (see its docstring). */
+interface TorchStepLine {
+  readonly kind: "torch-step";
+  readonly model: string;
+  readonly method: string;
+  /** [B, S, T] */
+  readonly batch: readonly [number, number, number];
+  readonly trainable: number;
+  readonly targets: number;
+  readonly stepMs: readonly number[];
+  readonly warmupMs: readonly number[];
+  /** first and last step's loss */
+  readonly loss: readonly [number, number];
+  readonly torch: string;
+  readonly threads: number;
+}
+
+interface TorchJobModel {
+  readonly name: string;
+  readonly config: T5Config;
+  readonly inputs: T5Inputs;
+}
+
+/** (B, S) or (B, T) ids as nested arrays, the way torch.tensor takes them. */
+function nestedRows(m: IntMatrix | undefined, what: string): number[][] {
+  const host = m === undefined ? null : hostMatrix(m, what);
+  if (!host) throw new Error(`torch step: ${what} must be host data`);
+  return Array.from({ length: host.rows }, (_, r) => Array.from(host.data.subarray(r * host.cols, (r + 1) * host.cols)));
+}
+
+/** Last lines of a process's stderr, for a failure message. */
+const tail = (text: string, lines = 6): string => text.trim().split("\n").slice(-lines).join(" | ");
+
+/**
+ * Runs bench/torch_step.py once for all `models` (one JSON job on its stdin) and parses its JSON lines.
+ * Never throws for a missing python or torch: that comes back as `{ measured: false, reason }`.
+ */
+export async function runTorchStep(job: {
+  readonly python: string;
+  readonly threads?: number;
+  readonly models: readonly TorchJobModel[];
+  readonly rounds: number;
+}): Promise<{ readonly status: PytorchStatus; readonly lines: readonly TorchStepLine[] }> {
+  const script = fileURLToPath(new URL("./torch_step.py", import.meta.url));
+  const input = JSON.stringify({
+    models: job.models.map((m) => ({
+      name: m.name,
+      config: t5ConfigToJson(m.config),
+      inputIds: nestedRows(m.inputs.inputIds, "inputIds"), // (B, S)
+      attentionMask: nestedRows(m.inputs.attentionMask, "attentionMask"), // (B, S)
+      labels: nestedRows(m.inputs.labels, "labels"), // (B, T)
+    })),
+    methods: METHODS.map(({ method, config }) => ({ method, config: { ...config, targets: TARGETS } })),
+    warmup: WARMUP_STEPS,
+    rounds: job.rounds,
+    seed: 1,
+  });
+  const args = [script, ...(job.threads === undefined ? [] : ["--threads", String(job.threads)])];
+  const notMeasured = (reason: string) => ({ status: { measured: false, reason } as const, lines: [] });
+  const { code, signal, stdout, stderr, spawnError } = await new Promise<{ code: number | null; signal: string | null; stdout: string; stderr: string; spawnError?: Error }>((resolve) => {
+    let stdout = "";
+    let stderr = "";
+    let spawnError: Error | undefined;
+    const child = spawn(job.python, args, { stdio: ["pipe", "pipe", "pipe"] });
+    child.stdout.setEncoding("utf8").on("data", (chunk: string) => (stdout += chunk));
+    child.stderr.setEncoding("utf8").on("data", (chunk: string) => (stderr += chunk));
+    child.on("error", (e) => (spawnError = e)); // e.g. ENOENT: no such python; "close" still follows
+    child.stdin.on("error", () => {}); // EPIPE when python exits before reading the job (no torch): reported below
+    child.on("close", (code, signal) => resolve({ code, signal, stdout, stderr, ...(spawnError ? { spawnError } : {}) }));
+    child.stdin.end(input);
+  });
+  if (spawnError) return notMeasured(`cannot run ${job.python} (${spawnError.message}); set WEBPEFT_PYTHON to a python with torch`);
+  const parsed: { kind?: string; reason?: string }[] = [];
+  for (const line of stdout.split("\n")) {
+    if (!line.trim()) continue;
+    try {
+      parsed.push(JSON.parse(line));
+    } catch {
+      return notMeasured(`bench/torch_step.py printed a line that is not JSON: ${line.slice(0, 200)}`);
+    }
+  }
+  const unavailable = parsed.find((p) => p.kind === "torch-unavailable");
+  if (unavailable) return notMeasured(`${unavailable.reason ?? "torch does not import"} (install python3-torch, or set WEBPEFT_PYTHON)`);
+  if (code !== 0) return notMeasured(`${job.python} bench/torch_step.py failed (${signal ? `signal ${signal}` : `exit ${code}`}): ${tail(stderr)}`);
+  const lines = parsed.filter((p): p is TorchStepLine => p.kind === "torch-step");
+  const expected = job.models.length * METHODS.length;
+  if (lines.length !== expected) return notMeasured(`bench/torch_step.py printed ${lines.length} results, expected ${expected}: ${tail(stderr)}`);
+  const first = lines[0]!;
+  return { status: { measured: true, python: job.python, torchVersion: first.torch, threads: first.threads }, lines };
+}
+
+// ---- the bench ------------------------------------------------------------------------------------
+
+export async function runStepBench(options: StepBenchOptions): Promise<StepBenchResult> {
   const log = options.log ?? console.log;
   const { batch: B, sourceLength: S, targetLength: T, rounds } = options;
-  const rows: StepBenchRow[] = [];
+  const batchLabel = `${B}×${S}→${T}`;
+  const ours: StepBenchRow[] = [];
   for (const engine of options.engines) {
     const backend = engine.backend;
     const inputs = batchOf(B, S, T, engine.shape.vocabSize);
     const peft = new PeftModel(createT5(engine.shape, { backend, seed: 1 }).eval());
     const variants = METHODS.map(({ method, config }) => {
-      peft.addAdapter(method, method, { ...(config as object), targets: ["q", "v"] }, { activate: false });
+      peft.addAdapter(method, method, { ...config, targets: TARGETS }, { activate: false });
       peft.setActive(method);
       const parameters = peft.trainableParameters().map(([, p]) => p);
       return { method, optimizer: new AdamW(parameters, { lr: 1e-3 }), trainable: peft.parameterCounts().trainable, times: [] as number[], host: [] as number[], launches: 0, bindGroups: [] as number[] };
@@ -115,18 +266,18 @@ export async function runStepBench(options: StepBenchOptions): Promise<StepBench
       v.bindGroups.push((after.bindGroupsCreated ?? 0) - (before.bindGroupsCreated ?? 0));
       return done - start;
     };
-    // warm-up: pipelines compiled, the buffer pool filled, bind groups settled (3 steps each: 2 here and
-    // interleaved()'s warm-up round)
-    for (const v of variants) for (let i = 0; i < 2; i++) await runStep(v);
+    // warm-up: pipelines compiled, the buffer pool filled, bind groups settled (WARMUP_STEPS = 3 steps
+    // each: 2 here and interleaved()'s warm-up round)
+    for (const v of variants) for (let i = 0; i < WARMUP_STEPS - 1; i++) await runStep(v);
     await interleaved(variants, rounds, runStep);
     for (const v of variants) {
       const host = stats(v.host.slice(-rounds));
-      const row: StepBenchRow = {
+      ours.push({
         bench: "step",
         engine: engine.name,
         method: v.method,
         model: engine.shapeName,
-        batch: `${B}×${S}→${T}`,
+        batch: batchLabel,
         trainable: v.trainable,
         launchesPerStep: v.launches,
         hostMs: host,
@@ -134,36 +285,116 @@ export async function runStepBench(options: StepBenchOptions): Promise<StepBench
         usPerLaunch: (host.median * 1000) / v.launches,
         bindGroupsPerStep: backend.name === "webgpu" ? v.bindGroups.slice(-rounds).reduce((a, b) => a + b, 0) / rounds : null,
         rounds,
-      };
-      rows.push(row);
+        vsPytorch: null, // filled in below once PyTorch has run
+        threads: backend.name === "cpu" ? 1 : null,
+        torchVersion: null,
+      });
       v.optimizer.dispose();
     }
     peft.base.dispose();
     peft.dispose();
   }
-  const fmt = (s: Stats) => `${s.min.toFixed(0)} / ${s.median.toFixed(0)} / ${s.max.toFixed(0)}`;
-  log(`\n${"engine".padEnd(7)} ${"method".padEnd(6)} ${"model".padEnd(14)} ${"launches".padStart(8)} ${"host ms min/med/max".padStart(20)} ${"µs/launch".padStart(9)} ${"step ms min/med/max".padStart(22)} ${"new bind groups".padStart(15)}`);
-  for (const r of rows) {
-    log(`${r.engine.padEnd(7)} ${r.method.padEnd(6)} ${r.model.padEnd(14)} ${String(r.launchesPerStep).padStart(8)} ${fmt(r.hostMs).padStart(20)} ${r.usPerLaunch.toFixed(1).padStart(9)} ${fmt(r.stepMs).padStart(22)} ${(r.bindGroupsPerStep === null ? "-" : r.bindGroupsPerStep.toFixed(1)).padStart(15)}`);
+
+  // PyTorch CPU, after our rounds (see the file comment), on each distinct model shape of our engines.
+  const torchOption = options.pytorch ?? { python: defaultPython() };
+  let pytorch: PytorchStatus;
+  const torchRows: StepBenchRow[] = [];
+  const mismatches: string[] = [];
+  if ("skip" in torchOption) {
+    pytorch = { measured: false, reason: torchOption.skip };
+  } else {
+    const models = new Map<string, TorchJobModel>();
+    for (const e of options.engines) models.set(e.shapeName, { name: e.shapeName, config: e.shape, inputs: batchOf(B, S, T, e.shape.vocabSize) });
+    const result = await runTorchStep({ python: torchOption.python, ...(torchOption.threads === undefined ? {} : { threads: torchOption.threads }), models: [...models.values()], rounds });
+    pytorch = result.status;
+    for (const line of result.lines) {
+      torchRows.push({
+        bench: "step",
+        engine: PYTORCH_ENGINE,
+        method: line.method,
+        model: line.model,
+        batch: batchLabel,
+        trainable: line.trainable,
+        launchesPerStep: null,
+        hostMs: null,
+        stepMs: stats(line.stepMs),
+        usPerLaunch: null,
+        bindGroupsPerStep: null,
+        rounds: line.stepMs.length,
+        vsPytorch: null,
+        threads: line.threads,
+        torchVersion: line.torch,
+      });
+      if (!line.loss.every(Number.isFinite)) console.error(`WARNING: PyTorch's ${line.method} loss on ${line.model} is not finite (${line.loss.join(" → ")})`);
+      // Same adapters on both sides, or the comparison is meaningless: say so loudly.
+      for (const r of ours.filter((o) => o.model === line.model && o.method === line.method && o.trainable !== line.trainable)) {
+        mismatches.push(`${line.method}/${line.model}: ours (${r.engine}) ${r.trainable}, PyTorch ${line.trainable}`);
+        console.error(
+          `\n!!! WARNING: trainable parameter counts differ for ${line.method} on the ${line.model} model: ` +
+            `ours (${r.engine}) ${r.trainable}, PyTorch ${line.trainable} (${line.targets} target Linears). ` +
+            `The PyTorch step does not measure the same adapter; fix bench/torch_step.py before reading the ratios.\n`,
+        );
+      }
+    }
   }
-  return rows;
+  const torchFor = (r: StepBenchRow) => torchRows.find((t) => t.model === r.model && t.method === r.method);
+  const rows: StepBenchRow[] = [
+    ...ours.map((r) => {
+      const t = torchFor(r);
+      return { ...r, vsPytorch: t ? r.stepMs.median / t.stepMs.median : null };
+    }),
+    ...torchRows,
+  ];
+
+  const fmt = (s: Stats | null) => (s === null ? "-" : `${s.min.toFixed(0)} / ${s.median.toFixed(0)} / ${s.max.toFixed(0)}`);
+  const dash = (x: number | null, digits: number) => (x === null ? "-" : x.toFixed(digits));
+  log(
+    `\n${"engine".padEnd(11)} ${"method".padEnd(6)} ${"model".padEnd(9)} ${"trainable".padStart(9)} ${"launches".padStart(8)} ${"host ms min/med/max".padStart(20)} ${"µs/launch".padStart(9)} ` +
+      `${"step ms min/med/max".padStart(22)} ${"new bind groups".padStart(15)} ${"÷ pytorch".padStart(9)}`,
+  );
+  for (const r of rows) {
+    log(
+      `${r.engine.padEnd(11)} ${r.method.padEnd(6)} ${r.model.padEnd(9)} ${String(r.trainable).padStart(9)} ${(r.launchesPerStep === null ? "-" : String(r.launchesPerStep)).padStart(8)} ${fmt(r.hostMs).padStart(20)} ${dash(r.usPerLaunch, 1).padStart(9)} ` +
+        `${fmt(r.stepMs).padStart(22)} ${dash(r.bindGroupsPerStep, 1).padStart(15)} ${(r.vsPytorch === null ? "-" : `${r.vsPytorch.toFixed(2)}×`).padStart(9)}`,
+    );
+  }
+  if (pytorch.measured) {
+    log(`pytorch-cpu: torch ${pytorch.torchVersion} (${pytorch.python}), ${pytorch.threads} thread${pytorch.threads === 1 ? "" : "s"}, run after our rounds; our cpu engine is 1 JS thread. ÷ pytorch = our step ms median ÷ PyTorch's.`);
+    if (mismatches.length > 0) log(`!!! WARNING: trainable parameter counts differ, the ratios compare different adapters: ${mismatches.join("; ")}`);
+  } else {
+    log(`pytorch-cpu: PyTorch CPU not measured: ${pytorch.reason}`);
+  }
+  return { rows, pytorch };
 }
 
-/** `npm run bench -- step [--quick] [--backend cpu|webgpu] [--json]`. */
-export async function stepBenchFromArgs(args: readonly string[], gpu: Backend | undefined): Promise<StepBenchRow[]> {
+/** `npm run bench -- step [--quick] [--backend cpu|webgpu] [--json] [--no-torch] [--torch-threads N]`. */
+export async function stepBenchFromArgs(args: readonly string[], gpu: Backend | undefined): Promise<StepBenchResult> {
   const quick = args.includes("--quick");
+  const json = args.includes("--json");
   const engines: StepBenchOptions["engines"][number][] = [];
   // T5-small on lavapipe takes seconds per step; the cpu engine gets the small model (T5-small: minutes).
   if (gpu) engines.push({ name: "webgpu", backend: gpu, shape: quick ? SMALL_SHAPE : T5_SMALL_SHAPE, shapeName: quick ? "small" : "t5-small" });
   if (!args.join(" ").includes("--backend webgpu") && !args.includes("--backend=webgpu")) engines.push({ name: "cpu", backend: createCpuBackend(), shape: SMALL_SHAPE, shapeName: "small" });
-  const rows = await runStepBench({
+  // --torch-threads N or --torch-threads=N: torch.set_num_threads (default: the usable CPUs)
+  const threadsArg = args.find((a) => a.startsWith("--torch-threads="))?.split("=")[1] ?? (args.includes("--torch-threads") ? args[args.indexOf("--torch-threads") + 1] : undefined);
+  const threads = threadsArg === undefined ? undefined : Number(threadsArg);
+  if (threads !== undefined && !(Number.isInteger(threads) && threads >= 1)) throw new Error(`--torch-threads: expected a positive integer, got ${threadsArg}`);
+  const result = await runStepBench({
     engines,
     batch: quick ? 2 : 8,
     sourceLength: quick ? 16 : 128,
     targetLength: quick ? 4 : 8,
     rounds: quick ? 5 : 3,
-    log: args.includes("--json") ? () => {} : console.log,
+    pytorch: args.includes("--no-torch") ? { skip: "skipped (--no-torch)" } : { python: defaultPython(), ...(threads === undefined ? {} : { threads }) },
+    log: json ? () => {} : console.log,
   });
-  if (args.includes("--json")) for (const r of rows) console.log(JSON.stringify(r));
-  return rows;
+  if (json) {
+    for (const r of result.rows) console.log(JSON.stringify(r));
+    if (!result.pytorch.measured) {
+      // a JSON line, so that a consumer of --json sees it too, and a plain line on stderr for a person
+      console.log(JSON.stringify({ bench: "step", engine: PYTORCH_ENGINE, measured: false, reason: result.pytorch.reason }));
+      console.error(`pytorch-cpu: PyTorch CPU not measured: ${result.pytorch.reason}`);
+    }
+  }
+  return result;
 }
