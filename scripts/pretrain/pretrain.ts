@@ -276,7 +276,7 @@ async function main(): Promise<void> {
   // token) did not make it fine-tunable: see README.md, "History".
   const step = (t: number): Tensor => {
     const batch = data.batch(t);
-    const loss = tidy(() => model.forward({ inputIds: batch.inputIds, labels: batch.labels }).loss!);
+    const loss = tidy(() => model.forward({ inputIds: batch.inputIds, labels: batch.labels, ...(batch.attentionMask ? { attentionMask: batch.attentionMask } : {}) }).loss!);
     loss.backward();
     optimizer.step(schedule(t));
     optimizer.zeroGrad();

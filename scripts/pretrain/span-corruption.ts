@@ -25,8 +25,8 @@ export interface SpanCorruptionOptions {
   readonly noiseDensity?: number;
   readonly meanSpanLength?: number;
   /**
-   * Share of examples (0…1) that become one-word examples instead (see `maskOneWord`): the decoder's first
-   * step predicts a masked token from its context, the position where a GLUE label is predicted later.
+   * Share of examples (0…1) that become one-word examples of one text instead (see `maskOneWord`): the
+   * decoder's first step predicts a masked token from its sentence, where a GLUE label is predicted later.
    */
   readonly oneWordFraction?: number;
 }
@@ -100,32 +100,41 @@ export function corrupt(
 }
 
 /**
- * The one-word objective: input = the first S − 1 raw tokens with one token replaced by ⟨X₀⟩, then </s>;
- * target = that token, </s>, then −100 (ignored). The token is drawn uniformly among positions whose id is
- * at least `minId` (the vocabulary is in frequency order, so this skips "the", ".", "a" …; if none
- * qualifies, any position). Unlike span corruption, whose targets all start with ⟨X₀⟩, the decoder's first
- * step must read the input, so it keeps depending on the encoder.
+ * The one-word objective, over one text (a sentence of the corpus, not a packed chunk): input = the text's
+ * first S − 1 tokens with one token replaced by ⟨X₀⟩, then </s>, then padding (masked out); target = that
+ * token, </s>, then −100 (ignored). The token is drawn uniformly among positions whose id is at least
+ * `minId` (the vocabulary is in frequency order, so this skips "the", ".", "a" …; if none qualifies, any
+ * position). Returns the number of real input ids (the attention mask's ones).
+ *
+ * Why: under span corruption every target starts with ⟨X₀⟩, so the decoder's first step, where a GLUE label
+ * is predicted later, learns to ignore the encoder. Here that step must name a word from the rest of one
+ * sentence, which a bag of the sentence's words already predicts (uniform cross-attention is enough: the
+ * first thing a model can learn), and what it learns is the sentence's co-occurrence structure (in the
+ * generated sentences, "great" goes with "funny", "dull" with "tedious").
  */
 export function maskOneWord(
-  chunk: ArrayLike<number>,
+  text: ArrayLike<number>,
   shape: SpanShape,
   random: SeededRandom,
-  ids: { readonly vocabSize: number; readonly eosId: number; readonly minId?: number },
+  ids: { readonly vocabSize: number; readonly eosId: number; readonly padId?: number; readonly minId?: number },
   inputs: Int32Array,
   inputAt: number,
   targets: Int32Array,
   targetAt: number,
-): void {
-  const visible = shape.inputLength - 1;
+): number {
+  const visible = Math.min(text.length, shape.inputLength - 1);
+  if (visible < 1) throw new Error("maskOneWord: an empty text");
   const minId = ids.minId ?? 100;
   const candidates: number[] = [];
-  for (let x = 0; x < visible; x++) if (chunk[x]! >= minId) candidates.push(x);
+  for (let x = 0; x < visible; x++) if (text[x]! >= minId) candidates.push(x);
   const masked = candidates.length > 0 ? candidates[random.int(candidates.length)]! : random.int(visible);
-  for (let x = 0; x < visible; x++) inputs[inputAt + x] = x === masked ? ids.vocabSize - 1 : chunk[x]!;
+  for (let x = 0; x < visible; x++) inputs[inputAt + x] = x === masked ? ids.vocabSize - 1 : text[x]!;
   inputs[inputAt + visible] = ids.eosId;
+  inputs.fill(ids.padId ?? 0, inputAt + visible + 1, inputAt + shape.inputLength);
   targets.fill(-100, targetAt, targetAt + shape.targetLength);
-  targets[targetAt] = chunk[masked]!;
+  targets[targetAt] = text[masked]!;
   targets[targetAt + 1] = ids.eosId;
+  return visible + 1;
 }
 
 /** The packed chunks of one epoch and the batches of any global step. */
@@ -167,7 +176,12 @@ export class SpanCorruptionStream {
   }
 
   /** The (B, S) inputs and (B, T) targets of global step `step` (0-based). */
-  batch(step: number): { inputIds: { data: Int32Array; shape: [number, number] }; labels: { data: Int32Array; shape: [number, number] }; epoch: number } {
+  batch(step: number): {
+    inputIds: { data: Int32Array; shape: [number, number] };
+    labels: { data: Int32Array; shape: [number, number] };
+    attentionMask?: { data: Int32Array; shape: [number, number] };
+    epoch: number;
+  } {
     const B = this.options.batchSize;
     const epoch = Math.floor(step / this.stepsPerEpoch);
     const first = (step % this.stepsPerEpoch) * B;
@@ -175,14 +189,29 @@ export class SpanCorruptionStream {
     const { raw, inputLength: S, targetLength: T } = this.shape;
     const inputs = new Int32Array(B * S);
     const targets = new Int32Array(B * T);
+    const oneWordFraction = this.options.oneWordFraction ?? 0;
+    const mask = new Int32Array(B * S).fill(1);
     for (let b = 0; b < B; b++) {
       const c = first + b;
-      const chunk = stream.subarray(c * raw, (c + 1) * raw);
       const random = new SeededRandom(this.options.seed, epoch, c);
       // A separate draw decides the objective, so a fraction of 0 reproduces earlier runs exactly.
-      const oneWord = (this.options.oneWordFraction ?? 0) > 0 && new SeededRandom(this.options.seed, epoch, c, 0x1d).int(1_000_000) < this.options.oneWordFraction! * 1_000_000;
-      (oneWord ? maskOneWord : corrupt)(chunk, this.shape, random, this.options, inputs, b * S, targets, b * T);
+      const choice = new SeededRandom(this.options.seed, epoch, c, 0x1d);
+      if (oneWordFraction > 0 && choice.int(1_000_000) < oneWordFraction * 1_000_000) {
+        // one text drawn uniformly from the corpus (a few redraws to skip texts of one or two tokens)
+        let text = this.texts[choice.int(this.texts.length)]!;
+        for (let tries = 0; tries < 8 && text.length < 3; tries++) text = this.texts[choice.int(this.texts.length)]!;
+        const real = maskOneWord(text, this.shape, random, this.options, inputs, b * S, targets, b * T);
+        mask.fill(0, b * S + real, (b + 1) * S);
+      } else {
+        corrupt(stream.subarray(c * raw, (c + 1) * raw), this.shape, random, this.options, inputs, b * S, targets, b * T);
+      }
     }
-    return { inputIds: { data: inputs, shape: [B, S] }, labels: { data: targets, shape: [B, T] }, epoch };
+    return {
+      inputIds: { data: inputs, shape: [B, S] },
+      labels: { data: targets, shape: [B, T] },
+      // only with one-word rows (padded); span-corruption batches have none, as before
+      ...(oneWordFraction > 0 ? { attentionMask: { data: mask, shape: [B, S] as [number, number] } } : {}),
+      epoch,
+    };
   }
 }

@@ -48,31 +48,37 @@ export function register(): void {
     assert.is([...spans.values()].flat().length, shape.noise);
   });
 
-  s("one word: one token of id ≥ minId replaced by <extra_id_0>; the target is that token, </s>, then −100", () => {
+  s("one word: one token of id ≥ minId replaced by <extra_id_0>, </s>, padding; the target is that token, </s>, then −100", () => {
     const shape = rawLengthFor(64);
-    const chunk = Int32Array.from({ length: shape.raw }, (_, i) => (i % 3 === 0 ? 500 + i : 10 + (i % 50)));
-    for (let seed = 0; seed < 20; seed++) {
-      const inputs = new Int32Array(shape.inputLength);
-      const targets = new Int32Array(shape.targetLength);
-      maskOneWord(chunk, shape, new SeededRandom(seed), { ...ids, minId: 100 }, inputs, 0, targets, 0);
-      const masked = Array.from(inputs).findIndex((id) => id === VOCAB - 1);
-      assert.ok(masked >= 0 && masked < shape.inputLength - 1, `masked position ${masked}`);
-      assert.is(sentinelsIn(inputs), 1);
-      assert.ok(chunk[masked]! >= 100, `masked id ${chunk[masked]} is below minId`);
-      assert.equal(Array.from(inputs.subarray(0, -1)).map((id, x) => (x === masked ? chunk[x] : id)), Array.from(chunk.subarray(0, shape.inputLength - 1)));
-      assert.is(inputs.at(-1), EOS);
-      assert.equal(Array.from(targets), [chunk[masked]!, EOS, ...new Array<number>(shape.targetLength - 2).fill(-100)]);
+    const S = shape.inputLength;
+    for (const length of [12, 200]) {
+      const text = Int32Array.from({ length }, (_, i) => (i % 3 === 0 ? 500 + i : 10 + (i % 50)));
+      const visible = Math.min(length, S - 1);
+      for (let seed = 0; seed < 20; seed++) {
+        const inputs = new Int32Array(S).fill(-7);
+        const targets = new Int32Array(shape.targetLength);
+        const real = maskOneWord(text, shape, new SeededRandom(seed), { ...ids, minId: 100 }, inputs, 0, targets, 0);
+        assert.is(real, visible + 1, "real ids: the visible tokens and </s>");
+        const masked = Array.from(inputs).findIndex((id) => id === VOCAB - 1);
+        assert.ok(masked >= 0 && masked < visible, `masked position ${masked}`);
+        assert.is(sentinelsIn(inputs), 1);
+        assert.ok(text[masked]! >= 100, `masked id ${text[masked]} is below minId`);
+        assert.equal(Array.from(inputs.subarray(0, visible)).map((id, x) => (x === masked ? text[x] : id)), Array.from(text.subarray(0, visible)));
+        assert.is(inputs[visible], EOS);
+        assert.equal(Array.from(inputs.subarray(visible + 1)), new Array<number>(S - visible - 1).fill(0), "padding after </s>");
+        assert.equal(Array.from(targets), [text[masked]!, EOS, ...new Array<number>(shape.targetLength - 2).fill(-100)]);
+      }
     }
     // no token qualifies: any position is masked, still exactly one
-    const common = Int32Array.from({ length: shape.raw }, () => 7);
-    const inputs = new Int32Array(shape.inputLength);
+    const common = Int32Array.from({ length: 9 }, () => 7);
+    const inputs = new Int32Array(S);
     const targets = new Int32Array(shape.targetLength);
     maskOneWord(common, shape, new SeededRandom(3), ids, inputs, 0, targets, 0);
     assert.is(sentinelsIn(inputs), 1);
     assert.is(targets[0], 7);
   });
 
-  s("the mix: fraction 0 gives the span-corruption batches unchanged; 0.5 turns about half the rows into one-word rows, by (seed, step) only", () => {
+  s("the mix: fraction 0 gives the span-corruption batches unchanged; 0.5 turns about half the rows into padded one-word rows of one text, by (seed, step) only", () => {
     const corpus = texts(400);
     const base = { inputLength: 32, batchSize: 16, seed: 9, ...ids };
     const plain = new SpanCorruptionStream(corpus, base);
@@ -84,15 +90,24 @@ export function register(): void {
       const a = plain.batch(step), b = zero.batch(step), m = mixed.batch(step);
       assert.equal(Array.from(b.inputIds.data), Array.from(a.inputIds.data));
       assert.equal(Array.from(b.labels.data), Array.from(a.labels.data));
+      assert.is(a.attentionMask, undefined, "span corruption alone: no padding, no mask");
+      assert.is(b.attentionMask, undefined);
+      assert.equal(m.attentionMask!.shape, [16, S]);
       assert.equal(m.inputIds.shape, [16, S]);
       assert.equal(m.labels.shape, [16, T]);
       for (let r = 0; r < 16; r++) {
         const row = m.inputIds.data.subarray(r * S, (r + 1) * S);
         const n = sentinelsIn(row);
         assert.ok(n === 1 || n === spans, `row ${r} of step ${step} has ${n} sentinels`);
+        const maskRow = Array.from(m.attentionMask!.data.subarray(r * S, (r + 1) * S));
         if (n === 1 && spans !== 1) {
           oneWordRows++;
+          // one text: ones up to and including </s>, zeros over the padding
+          const eos = Array.from(row).indexOf(EOS);
+          assert.equal(maskRow, Array.from({ length: S }, (_, x) => (x <= eos ? 1 : 0)));
+          assert.ok(Array.from(row.subarray(eos + 1)).every((id) => id === 0), "padding is 0");
         } else {
+          assert.ok(maskRow.every((v) => v === 1), "a span-corruption row is all real ids");
           // a span-corruption row of the mix is the plain stream's row
           assert.equal(Array.from(row), Array.from(a.inputIds.data.subarray(r * S, (r + 1) * S)));
         }
