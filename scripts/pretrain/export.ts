@@ -170,13 +170,14 @@ ${tokens.toLocaleString("en-US")} tokens per epoch, shuffled per epoch, packed i
 Each packed chunk is, at random (a share of ${oneWord} one-word examples):
 - **span corruption** as in T5: noise density 0.15, mean span length 3, inputs of ${data.shape.inputLength} ids
   (${data.shape.raw} raw tokens, ${data.shape.noise} of them masked in ${data.shape.spans} spans replaced by sentinels), targets of ${data.shape.targetLength} ids;
-- **one word**: the chunk's first ${data.shape.inputLength - 1} tokens with one token (not among the 100 most frequent)
-  replaced by \`<extra_id_0>\`; the target is that token then \`</s>\`. The decoder's first step, where a
-  GLUE label is predicted, then depends on the input. With span corruption alone every target starts with
+- **one word of one text**: a corpus text drawn at random (its first ${data.shape.inputLength - 1} tokens at most, padded, with an
+  attention mask) with one token (not among the 100 most frequent) replaced by \`<extra_id_0>\`; the target is
+  that token then \`</s>\`. The decoder's first step, where a GLUE label is predicted, then depends on the
+  rest of the sentence. With span corruption alone every target starts with
   \`<extra_id_0>\`, the decoder learns to ignore the encoder there, and adapters did not learn on such a checkpoint.
 
 AdamW (β 0.9/0.999, weight decay ${s.weightDecay}), peak learning rate ${s.lr}, linear warm-up ${s.warmup} steps then
-linear decay to 0, batch ${s.batch}, ${state.step} steps (${last.epoch.toFixed(2)} epochs), ${state.tokensSeen.toLocaleString("en-US")} raw tokens seen, seed ${s.seed}.
+linear decay to 0 at step ${s.steps}${state.step < s.steps ? ` — **stopped at step ${state.step}**, before the decay had gone far (see scripts/pretrain/README.md for why)` : ""}, batch ${s.batch}, ${state.step} steps (${last.epoch.toFixed(2)} epochs), ${state.tokensSeen.toLocaleString("en-US")} raw tokens seen, seed ${s.seed}.
 
 - Training loss (the mix above; training mode, mean over logged windows): first ${first.loss.toFixed(3)} (step ${first.step}), last ${last.loss.toFixed(3)}
   (step ${last.step}); mean over the last 50 steps ${tailLoss.toFixed(3)}.
@@ -202,8 +203,8 @@ ${chunks.map((c) => `- input: \`${c.input}\`\n  - expected: \`${c.expected}\`\n 
 \`\`\`sh
 npx tsx scripts/pretrain/build-tokenizer.ts
 npx tsx scripts/pretrain/pretrain.ts --steps ${s.steps} --batch ${s.batch} --lr ${s.lr} --warmup ${s.warmup} --dropout ${s.model.dropout} \\
-  --synthetic ${s.syntheticSentences ?? 10_000} --one-word-fraction ${oneWord}
-npx tsx scripts/pretrain/export.ts
+  --synthetic ${s.syntheticSentences ?? 10_000} --one-word-fraction ${oneWord}${state.step < s.steps ? ` --stop-at ${state.step}` : ""}
+npx tsx scripts/pretrain/export.ts${state.step < s.steps ? " --from-checkpoint" : ""}
 \`\`\`
 
 Resuming, timings and the fine-tuning check (\`scripts/pretrain/krona-check.ts\`) are in \`scripts/pretrain/README.md\`.
