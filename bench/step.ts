@@ -328,12 +328,7 @@ export async function runStepBench(options: StepBenchOptions): Promise<StepBench
       if (!line.loss.every(Number.isFinite)) console.error(`WARNING: PyTorch's ${line.method} loss on ${line.model} is not finite (${line.loss.join(" → ")})`);
       // Same adapters on both sides, or the comparison is meaningless: say so loudly.
       for (const r of ours.filter((o) => o.model === line.model && o.method === line.method && o.trainable !== line.trainable)) {
-        mismatches.push(`${line.method}/${line.model}: ours (${r.engine}) ${r.trainable}, PyTorch ${line.trainable}`);
-        console.error(
-          `\n!!! WARNING: trainable parameter counts differ for ${line.method} on the ${line.model} model: ` +
-            `ours (${r.engine}) ${r.trainable}, PyTorch ${line.trainable} (${line.targets} target Linears). ` +
-            `The PyTorch step does not measure the same adapter; fix bench/torch_step.py before reading the ratios.\n`,
-        );
+        mismatches.push(`${line.method}/${line.model}: ours (${r.engine}) ${r.trainable}, PyTorch ${line.trainable} (${line.targets} target Linears)`);
       }
     }
   }
@@ -360,7 +355,12 @@ export async function runStepBench(options: StepBenchOptions): Promise<StepBench
   }
   if (pytorch.measured) {
     log(`pytorch-cpu: torch ${pytorch.torchVersion} (${pytorch.python}), ${pytorch.threads} thread${pytorch.threads === 1 ? "" : "s"}, run after our rounds; our cpu engine is 1 JS thread. ÷ pytorch = our step ms median ÷ PyTorch's.`);
-    if (mismatches.length > 0) log(`!!! WARNING: trainable parameter counts differ, the ratios compare different adapters: ${mismatches.join("; ")}`);
+    if (mismatches.length > 0) {
+      // on stderr too, so that it is seen with --json (whose stdout is machine-read)
+      const warning = `!!! WARNING: trainable parameter counts differ, the ratios compare different adapters (fix bench/torch_step.py before reading them): ${mismatches.join("; ")}`;
+      log(warning);
+      console.error(`\n${warning}\n`);
+    }
   } else {
     log(`pytorch-cpu: PyTorch CPU not measured: ${pytorch.reason}`);
   }

@@ -190,7 +190,8 @@ export class SpanCorruptionStream {
     const inputs = new Int32Array(B * S);
     const targets = new Int32Array(B * T);
     const oneWordFraction = this.options.oneWordFraction ?? 0;
-    const mask = new Int32Array(B * S).fill(1);
+    // only batches that can hold one-word (padded) rows need a mask
+    const mask = oneWordFraction > 0 ? new Int32Array(B * S).fill(1) : null;
     for (let b = 0; b < B; b++) {
       const c = first + b;
       const random = new SeededRandom(this.options.seed, epoch, c);
@@ -201,7 +202,7 @@ export class SpanCorruptionStream {
         let text = this.texts[choice.int(this.texts.length)]!;
         for (let tries = 0; tries < 8 && text.length < 3; tries++) text = this.texts[choice.int(this.texts.length)]!;
         const real = maskOneWord(text, this.shape, random, this.options, inputs, b * S, targets, b * T);
-        mask.fill(0, b * S + real, (b + 1) * S);
+        mask!.fill(0, b * S + real, (b + 1) * S);
       } else {
         corrupt(stream.subarray(c * raw, (c + 1) * raw), this.shape, random, this.options, inputs, b * S, targets, b * T);
       }
@@ -210,7 +211,7 @@ export class SpanCorruptionStream {
       inputIds: { data: inputs, shape: [B, S] },
       labels: { data: targets, shape: [B, T] },
       // only with one-word rows (padded); span-corruption batches have none, as before
-      ...(oneWordFraction > 0 ? { attentionMask: { data: mask, shape: [B, S] as [number, number] } } : {}),
+      ...(mask ? { attentionMask: { data: mask, shape: [B, S] as [number, number] } } : {}),
       epoch,
     };
   }
