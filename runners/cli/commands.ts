@@ -6,6 +6,8 @@
  *   merge    fold a mergeable adapter into the base weights and write an HF checkpoint
  *   info     the compute backend, its limits and a self-check; or a model's config and parameter counts
  *   methods  the PEFT methods and their parameter formulas
+ *   sweep    a GLUE sweep (tasks × methods × seeds) on Effect's cluster; `sweep status` shows its runs
+ *   worker   a cluster runner that trains a sweep's runs (one per GPU host)
  */
 import { Console, Effect, Option } from "effect";
 import { Argument, Command, Flag } from "effect/cli";
@@ -17,6 +19,7 @@ import { selfCheck } from "../self-check.ts";
 import { defaultCacheDir, loadT5 } from "../api.ts";
 import { hostFiles } from "../host-files.ts";
 import { trainCommand, evalCommand, mergeCommand } from "./train-commands.ts";
+import { sweepCommand, workerCommand } from "../sweep/commands.ts";
 import { resolveModelDir } from "../../core/io/hub.ts";
 import { readT5Config } from "../../core/io/t5-config.ts";
 import { t5Skeleton } from "../../core/models/t5/load.ts";
@@ -161,7 +164,7 @@ const methods = Command.make(
 
 export const webpeft = Command.make("webpeft").pipe(
   Command.withDescription("Parameter-efficient fine-tuning of T5 on WebGPU (KronA, LoRA, adapters, Compacter, BitFit)"),
-  Command.withSubcommands([trainCommand, evalCommand, mergeCommand, info, methods]),
+  Command.withSubcommands([trainCommand, evalCommand, mergeCommand, info, methods, sweepCommand, workerCommand]),
 );
 
 /** Runs the command line (`args` without the runtime and script) and sets the exit code on failure. */
