@@ -11,6 +11,8 @@
  * one uses subgroup broadcasts where the device has a fixed subgroup size of 8 (lavapipe on AVX2) and a
  * subgroup-free register-blocked variant elsewhere.
  */
+import { wasmMatmul } from "../../backend/cpu/matmul-wasm.ts";
+import { cpuSimdEnabled } from "../../backend/cpu/simd.ts";
 import { type Kernel, ParamLayout } from "../../backend/kernel.ts";
 import { DTypeError, ShapeError } from "../../errors.ts";
 import { record } from "../autograd.ts";
@@ -40,7 +42,10 @@ export interface MatmulParams {
   readonly aStrideK: number;
   readonly bStrideK: number;
   readonly bStrideN: number;
-  /** "tiled" (default) or the one-thread-per-output "naive" baseline. */
+  /**
+   * "tiled" (default) or the "naive" baseline: on WebGPU one thread per output, on the CPU the plain
+   * JavaScript loop even where the float32 WebAssembly SIMD kernel is available.
+   */
   readonly variant?: "tiled" | "naive";
 }
 
@@ -63,6 +68,13 @@ function padBatch(values: readonly number[], fill: number): number[] {
 export const matmulKernel: Kernel<MatmulParams> = {
   name: "matmul",
   cpu([A, B, C], p) {
+    // float32 on a CPU backend with SIMD: the WebAssembly kernel (core/backend/cpu/matmul-wasm.ts), which
+    // packs the strided operands into panels and accumulates in float32. The loops below are the readable
+    // reference (and what the float64 backend, the conformance oracle, always runs).
+    if (
+      p.variant !== "naive" && p.K > 0 && cpuSimdEnabled() &&
+      A instanceof Float32Array && B instanceof Float32Array && C instanceof Float32Array && wasmMatmul(A, B, C, p)
+    ) return;
     const { M, N, K } = p;
     const batchCount = sizeOf(p.batchShape);
     const row = new Float64Array(N); // accumulate one output row in float64
