@@ -6,6 +6,8 @@
 #   - vulkan-tools (vulkaninfo) to diagnose the driver.
 #   - chromium: Debian's own browser, driven by playwright-core to render report.html in
 #     test/browser/ (Playwright's browser download is never used).
+#   - postgresql: the sweep tests (`npm run test:sweep`) start their own throwaway server with initdb +
+#     pg_ctl on a free port; the package's default cluster is not created, so nothing listens on 5432.
 # Run as root (CI does). Safe to run twice.
 set -euo pipefail
 
@@ -31,3 +33,8 @@ $SUDO apt-get update -q
 $SUDO apt-get install -y -q -t bookworm-backports mesa-vulkan-drivers libvulkan1
 $SUDO apt-get install -y -q vulkan-tools
 $SUDO apt-get install -y -q chromium
+if [ ! -f /etc/postgresql-common/createcluster.conf ]; then
+  $SUDO mkdir -p /etc/postgresql-common
+  echo "create_main_cluster = false" | $SUDO tee /etc/postgresql-common/createcluster.conf >/dev/null
+fi
+$SUDO apt-get install -y -q postgresql

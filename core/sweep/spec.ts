@@ -133,7 +133,12 @@ function checkTrainBlock(file: string, block: Record<string, unknown> | undefine
       const where = key === "lr" ? "the sweep's `lr` (or a method's `lr`)" : key === "seed" ? "the sweep's `seeds`" : key === "method" || key === "methodConfig" ? "`methods`" : key === "out" ? "the sweep's `out`" : key === "resume" ? "the sweep itself (runs resume from their checkpoints)" : `the sweep's \`${key}\``;
       throw SweepFileError.of(file, `${path}.${key}`, `is set by ${where}, not per run`);
     }
-    if (!TRAIN_KEYS_IN_SWEEP.includes(key)) throw SweepFileError.of(file, `${path}.${key}`, unknownNameMessage(key, TRAIN_KEYS_IN_SWEEP));
+    if (!TRAIN_KEYS_IN_SWEEP.includes(key)) {
+      // Suggest among all train options, so that `learning_rate` still points at `lr` (a sweep field here).
+      const message = unknownNameMessage(key, TRAIN_CONFIG_KEYS);
+      const owned = SWEEP_OWNED_KEYS.find((k) => message.includes(`"${k}"`));
+      throw SweepFileError.of(file, `${path}.${key}`, owned ? `${message}; in a sweep, ${owned} is one of the sweep's own fields` : message);
+    }
   }
 }
 

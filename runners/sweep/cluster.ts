@@ -263,8 +263,12 @@ export const runEntityLayer = (options: WorkerOptions) => {
           Effect.orDie,
         );
 
+      // On arrival the run is queued here (also after another runner died holding it), until a slot frees.
+      const arrive = (request: RunRequest) =>
+        sql`UPDATE webpeft_sweep_runs SET state = 'queued', host = ${options.host}, updated_at = now()
+            WHERE sweep_id = ${request.sweepId} AND run_id = ${request.runId} AND state IN ('queued', 'running')`.pipe(Effect.orDie);
       return RunEntity.of({
-        Train: ({ payload }) => slots.withPermits(1)(execute(payload)),
+        Train: ({ payload }) => arrive(payload).pipe(Effect.andThen(slots.withPermits(1)(execute(payload)))),
       });
     }),
     // A run is long: never passivate an entity because it was quiet while training.

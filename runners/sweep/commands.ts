@@ -65,7 +65,7 @@ export const sweepCommand = Command.make(
     const { submitSweep } = yield* Effect.promise(() => import("./sweep.ts"));
     const fs = yield* Effect.tryPromise({ try: () => hostFiles(), catch: asError });
     const result = yield* Effect.tryPromise({
-      try: () => submitSweep(fs, { file: file.value, out: Option.getOrUndefined(out), db: dbUrl(db), backend, concurrency, log: json ? stderrLine : (line) => console.log(line) }),
+      try: (signal) => submitSweep(fs, { file: file.value, out: Option.getOrUndefined(out), db: dbUrl(db), backend, concurrency, log: json ? stderrLine : (line) => console.log(line) }, signal),
       catch: asError,
     });
     const summary = { out: result.out, sweepId: result.sweepId, done: result.done, failed: result.failed, wallSeconds: result.wallSeconds, results: { json: `${result.out}/results.json`, csv: `${result.out}/results.csv`, html: `${result.out}/report.html` } };

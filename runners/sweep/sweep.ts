@@ -158,7 +158,7 @@ export interface SubmitResult extends PreparedSweep {
 }
 
 /** `webpeft sweep <file>`: submits the sweep's workflow, reports runs as they change, waits for the table. */
-export async function submitSweep(fs: FileAccess, options: SubmitOptions): Promise<SubmitResult> {
+export async function submitSweep(fs: FileAccess, options: SubmitOptions, signal?: AbortSignal): Promise<SubmitResult> {
   const prepared = await prepareSweep(fs, options.file, options.out);
   const { payload, sweepId, out } = prepared;
   const started = Date.now();
@@ -181,7 +181,8 @@ export async function submitSweep(fs: FileAccess, options: SubmitOptions): Promi
           sweepWorkflowLayer(fs),
         ).pipe(Layer.provideMerge(ClusterWorkflowEngine.layer), Layer.provideMerge(singleRunnerLayer))
       : ClusterWorkflowEngine.layer.pipe(Layer.provideMerge(clientClusterLayer));
-    const result = await Effect.runPromise(program.pipe(Effect.provide(cluster.pipe(Layer.provideMerge(sql), Layer.provide(platformLayer))), Effect.scoped) as Effect.Effect<{ done: number; failed: number }, unknown, never>);
+    // Ctrl-C (the signal) interrupts the program: a run in training stops and stays resumable, the store closes.
+    const result = await Effect.runPromise(program.pipe(Effect.provide(cluster.pipe(Layer.provideMerge(sql), Layer.provide(platformLayer))), Effect.scoped) as Effect.Effect<{ done: number; failed: number }, unknown, never>, signal ? { signal } : undefined);
     return { ...prepared, ...result, wallSeconds: (Date.now() - started) / 1000 };
   } finally {
     await embedded?.close();
