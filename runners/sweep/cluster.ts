@@ -208,6 +208,32 @@ async function trainRun(request: RunRequest, options: WorkerOptions, signal: Abo
 }
 
 /**
+ * Trains the run; if the fiber is interrupted (the runner shuts down or loses the run's shard), the run
+ * is told to stop and this waits until it has: it finishes its step and writes a checkpoint, so the
+ * runner that gets the run next never trains the same folder at the same time.
+ */
+function trainUntilDoneOrStopped(request: RunRequest, options: WorkerOptions): Effect.Effect<NonNullable<RunOutcome["result"]>, string> {
+  return Effect.uninterruptibleMask((restore) =>
+    Effect.suspend(() => {
+      const controller = new AbortController();
+      const training = trainRun(request, options, controller.signal);
+      const settled = training.then(
+        () => undefined,
+        () => undefined,
+      );
+      return restore(Effect.tryPromise({ try: () => training, catch: messageOf })).pipe(
+        Effect.onInterrupt(() =>
+          Effect.sync(() => {
+            options.log(`${request.runId}: stopping (this runner gave the run up); it resumes from its checkpoint`);
+            controller.abort();
+          }).pipe(Effect.andThen(Effect.promise(() => settled))),
+        ),
+      );
+    }),
+  );
+}
+
+/**
  * The entity's behaviour: count the attempt, train (retrying a failing run up to maxAttempts times,
  * each time from its checkpoint), and reply with the outcome. A run whose runner died counts that
  * attempt too, so a run that kills its runner every time ends as failed instead of looping forever.
@@ -243,7 +269,7 @@ export const runEntityLayer = (options: WorkerOptions) => {
               return outcome(request, request.maxAttempts, { error: reason });
             }
             options.log(`${request.runId}: started (attempt ${attempts} of ${request.maxAttempts}) on ${options.host}`);
-            const trained = yield* Effect.result(Effect.tryPromise({ try: (signal) => trainRun(request, options, signal), catch: messageOf }));
+            const trained = yield* Effect.result(trainUntilDoneOrStopped(request, options));
             if (trained._tag === "Success") {
               const result = trained.success;
               const score = taskScore(request.task, result.metrics);
@@ -323,8 +349,12 @@ export const shardingTimings = {
   refreshAssignmentsInterval: "2 seconds",
   runnerHealthCheckInterval: "3 seconds",
   entityMessagePollInterval: "2 seconds",
-  shardLockRefreshInterval: "4 seconds",
-  shardLockExpiration: "15 seconds",
+  // A runner gives up its shards (and interrupts their runs) when refreshing its shard locks takes longer
+  // than this interval. Training on the cpu backend computes synchronously, so the event loop can stall
+  // for seconds on a loaded machine: 4 s here made runs bounce between attempts. With PostgreSQL's
+  // advisory locks a dead runner's locks go with its connection, so fail-over does not wait for these.
+  shardLockRefreshInterval: "20 seconds",
+  shardLockExpiration: "60 seconds",
 } as const;
 
 /** A PostgreSQL client for a `postgres://user[:password]@host:port/db` URL. */
