@@ -54,6 +54,10 @@ export interface CpuBackend extends Backend {
   readonly simd: boolean;
 }
 
+/** The longest stretch, in ms, that reads on CPU backends keep the event loop from timers and I/O. */
+const YIELD_EVERY_MS = 50;
+let lastYield = 0;
+
 export function createCpuBackend(options: CpuBackendOptions = {}): CpuBackend {
   const float64 = options.float64 ?? false;
   const simd = !float64 && (options.simd ?? true) && wasmMatmulAvailable;
@@ -99,7 +103,19 @@ export function createCpuBackend(options: CpuBackendOptions = {}): CpuBackend {
       asCpu(buffer).data.set(data, offset);
     },
     read(buffer, offset, length) {
-      return Promise.resolve(asCpu(buffer).data.slice(offset, offset + length));
+      const data = asCpu(buffer).data.slice(offset, offset + length);
+      // Kernels run synchronously, so a run that only awaits resolved promises never lets timers and I/O
+      // run: a sweep runner missed its shard-lock refreshes for a whole evaluation (20 s), a page would
+      // freeze. At most every YIELD_EVERY_MS, a read therefore resolves from a timer (a macrotask).
+      const now = performance.now();
+      if (now - lastYield < YIELD_EVERY_MS) return Promise.resolve(data);
+      lastYield = now;
+      return new Promise((resolve) =>
+        setTimeout(() => {
+          lastYield = performance.now();
+          resolve(data);
+        }, 0),
+      );
     },
     dispatch<P>(kernel: Kernel<P>, params: P, buffers: readonly BufferHandle[]) {
       dispatches++;
