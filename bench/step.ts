@@ -17,6 +17,9 @@
  *   bind groups/step new WebGPU bind groups per step after warm-up (0 when every launch reuses one)
  *   ÷ pytorch        our step ms ÷ PyTorch's step ms (medians), same model, method and batch
  *
+ * --kernels also prints, per engine and method, one step's launches grouped by launch key (kernel name and
+ * specialisation, e.g. "ew:add:r1:…", "matmul", "rmsNorm"): where the launches go.
+ *
  * Rounds are interleaved across methods (bench/plugins.ts interleaved()) after three warm-up steps per
  * method; min / median / max are reported. Output: a table, and with --json one JSON line per engine and method.
  *
@@ -128,6 +131,36 @@ export interface StepBenchOptions {
   /** How to run bench/torch_step.py, or why not (e.g. --no-torch). Default: $WEBPEFT_PYTHON or /usr/bin/python3. */
   readonly pytorch?: { readonly python: string; readonly threads?: number } | { readonly skip: string };
   readonly log?: (line: string) => void;
+  /** Print one step's launches per launch key for every engine and method (--kernels). */
+  readonly kernels?: boolean;
+}
+
+/**
+ * Launches per launch key during `run` (the key a WebGPU launch would have; kernel name if it has none),
+ * by wrapping the backend's dispatch for the duration.
+ */
+async function launchesByKernel(backend: Backend, run: () => Promise<unknown>): Promise<Map<string, number>> {
+  const counts = new Map<string, number>();
+  const target = backend as { dispatch: Backend["dispatch"] };
+  const own = Object.prototype.hasOwnProperty.call(target, "dispatch");
+  const original = target.dispatch;
+  target.dispatch = function (kernel, params, buffers) {
+    let key = kernel.name;
+    try {
+      key = kernel.gpu(params, { subgroupSize: 0 }).key;
+    } catch {
+      // a kernel without a WGSL launch for these params: count it under its name
+    }
+    counts.set(key, (counts.get(key) ?? 0) + 1);
+    return original.call(this, kernel, params, buffers);
+  };
+  try {
+    await run();
+  } finally {
+    if (own) target.dispatch = original;
+    else delete (target as { dispatch?: unknown }).dispatch;
+  }
+  return counts;
 }
 
 // ---- PyTorch CPU (bench/torch_step.py) ------------------------------------------------------------
@@ -270,6 +303,16 @@ export async function runStepBench(options: StepBenchOptions): Promise<StepBench
     // each: 2 here and interleaved()'s warm-up round)
     for (const v of variants) for (let i = 0; i < WARMUP_STEPS - 1; i++) await runStep(v);
     await interleaved(variants, rounds, runStep);
+    if (options.kernels) {
+      for (const v of variants) {
+        const counts = await launchesByKernel(backend, () => runStep(v));
+        v.host.pop(); // an extra step: keep the timed rounds' figures as they were
+        v.bindGroups.pop();
+        const total = [...counts.values()].reduce((a, b) => a + b, 0);
+        log(`\n${engine.name} ${v.method}: ${total} launches per step by launch key`);
+        for (const [key, n] of [...counts].sort((a, b) => b[1] - a[1])) log(`${String(n).padStart(6)}  ${key}`);
+      }
+    }
     for (const v of variants) {
       const host = stats(v.host.slice(-rounds));
       ours.push({
@@ -367,7 +410,7 @@ export async function runStepBench(options: StepBenchOptions): Promise<StepBench
   return { rows, pytorch };
 }
 
-/** `npm run bench -- step [--quick] [--backend cpu|webgpu] [--json] [--no-torch] [--torch-threads N]`. */
+/** `npm run bench -- step [--quick] [--backend cpu|webgpu] [--json] [--no-torch] [--torch-threads N] [--kernels]`. */
 export async function stepBenchFromArgs(args: readonly string[], gpu: Backend | undefined): Promise<StepBenchResult> {
   const quick = args.includes("--quick");
   const json = args.includes("--json");
@@ -387,6 +430,7 @@ export async function stepBenchFromArgs(args: readonly string[], gpu: Backend | 
     rounds: quick ? 5 : 3,
     pytorch: args.includes("--no-torch") ? { skip: "skipped (--no-torch)" } : { python: defaultPython(), ...(threads === undefined ? {} : { threads }) },
     log: json ? () => {} : console.log,
+    kernels: args.includes("--kernels"),
   });
   if (json) {
     for (const r of result.rows) console.log(JSON.stringify(r));

@@ -5,6 +5,7 @@
  */
 import { ShapeError } from "../errors.ts";
 import { gather } from "../tensor/ops/gather.ts";
+import { rmsNorm } from "../tensor/ops/rms-norm.ts";
 import { tidy } from "../tensor/scope.ts";
 import { runHooked } from "./hooks.ts";
 import type { Tensor } from "../tensor/tensor.ts";
@@ -92,12 +93,12 @@ export class RMSNorm extends Module {
     return this.hooks.length === 0 ? this.baseForward(x) : tidy(() => runHooked(this, x, (v) => this.baseForward(v)));
   }
 
-  /** w ⊙ x / √(mean(x²) + ε) without hooks. */
+  /**
+   * w ⊙ x / √(mean(x²) + ε) without hooks: one fused kernel (core/tensor/ops/rms-norm.ts), equal to the
+   * composition x.mul(x.square().mean(-1, { keepDims: true }).add(ε).rsqrt()).mul(w).
+   */
   baseForward(x: Tensor): Tensor {
-    return tidy(() => {
-      const inverseRms = x.square().mean(-1, { keepDims: true }).add(this.eps).rsqrt(); // (…, 1)
-      return x.mul(inverseRms).mul(this.parameter("weight"));
-    });
+    return rmsNorm(x, this.parameter("weight"), { eps: this.eps });
   }
 }
 

@@ -185,7 +185,7 @@ export function sweepReportHtml(options: { readonly name: string; readonly finge
 body { font: 14px/1.4 system-ui, sans-serif; margin: 2em; color: #222; }
 table { border-collapse: collapse; margin: 1em 0; }
 th, td { border: 1px solid #ccc; padding: 4px 8px; text-align: right; }
-th:first-child { text-align: left; }
+th:first-child, td:first-child { text-align: left; }
 tr.failed td { background: #fde8e8; }
 small { color: #666; font-weight: normal; }
 </style></head><body>

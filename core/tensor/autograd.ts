@@ -9,14 +9,32 @@
  * are released right after its rule ran (unless `retainGraph`). Leaves (tensors created with
  * `requiresGrad: true`) receive their gradient in `.grad`, summed with what was there.
  *
+ * Fewer launches: the contributions a tensor used several times receives are kept in a list and summed
+ * in one n-ary launch (ops/add-n.ts) when its rule runs, not with one add each; and a rule may take the
+ * single pending contribution of an input (`PartialGradients`) and add it inside its own kernel (the fused
+ * RMS norm's backward adds the residual stream's gradient that way).
+ *
  * Backward rules run with recording off: gradients of gradients are not supported.
  */
 import { GradientError, ShapeError } from "../errors.ts";
+import { addNRaw } from "./ops/add-n.ts";
 import { sameShape } from "./shape.ts";
 import { keep, tidy } from "./scope.ts";
 import type { Tensor } from "./tensor.ts";
 
-export type BackwardRule = (dOut: Tensor, saved: readonly Tensor[]) => readonly (Tensor | null)[];
+export type BackwardRule = (dOut: Tensor, saved: readonly Tensor[], partials: PartialGradients) => readonly (Tensor | null)[];
+
+/**
+ * Lets a backward rule fold the gradient that already reached one of its inputs into the kernel that
+ * computes its own contribution (dX = partial + contribution in one launch, instead of a second launch
+ * adding them). `take(i)` hands over the partial sum for input i — contiguous, of the input's shape and
+ * dtype — or returns null (none reached it yet, it needs no gradient, the partial is a strided view, or
+ * more than one contribution is pending, which one n-ary sum adds up anyway). After a successful take the
+ * gradient the rule returns for input i must include the partial; autograd frees the partial afterwards.
+ */
+export interface PartialGradients {
+  take(input: number): Tensor | null;
+}
 
 export interface GradNode {
   readonly op: string;
@@ -111,6 +129,26 @@ function release(node: GradNode): void {
   node.rule = null;
 }
 
+/**
+ * The gradient contributions that reached a tensor, not yet added up: they are summed when the tensor's
+ * rule needs them, in one n-ary launch (ops/add-n.ts) instead of one add per contribution. One
+ * contribution (the common case) is held as itself, several as a list.
+ */
+type Pending = Tensor | Tensor[];
+
+/** The sum of `pending` (owned; its tensors are consumed): the tensor itself when there is one. */
+function sumPending(pending: Pending): Tensor {
+  if (!Array.isArray(pending)) return pending;
+  const total = addNRaw(pending);
+  for (const t of pending) t.dispose();
+  return total;
+}
+
+function disposePending(pending: Pending): void {
+  if (Array.isArray(pending)) for (const t of pending) t.dispose();
+  else pending.dispose();
+}
+
 export function backward(root: Tensor, options: BackwardOptions = {}): void {
   if (!root.requiresGrad) {
     throw new GradientError({ message: "backward: the tensor does not require grad (no input had requiresGrad: true, or it was computed under noGrad)" });
@@ -122,14 +160,31 @@ export function backward(root: Tensor, options: BackwardOptions = {}): void {
     throw new GradientError({ message: `backward: output has shape [${root.shape.join(", ")}]; pass options.grad for a non-scalar output` });
   }
   const order = topologicalOrder(root);
-  const grads = new Map<Tensor, Tensor>();
-  const leafGrads: [Tensor, Tensor][] = [];
+  const grads = new Map<Tensor, Pending>();
+  const leafGrads: [Tensor, Pending][] = [];
+  // The node whose rule runs now, its summed output gradient, and the partials its rule took
+  // (input index → partial, now owned here): one `partials` object serves every rule.
+  const active: { node: GradNode | null; grad: Tensor | null; taken: Map<number, Tensor> | null } = { node: null, grad: null, taken: null };
+  const partials: PartialGradients = {
+    take(i) {
+      const node = active.node!;
+      const input = node.inputs[i];
+      if (!input || !input.requiresGrad || active.taken?.has(i)) return null;
+      // the same tensor in two input slots (x·x): its gradient is the sum of both slots, take none
+      if (node.inputs.some((other, j) => j !== i && other === input)) return null;
+      const partial = grads.get(input);
+      if (!partial || Array.isArray(partial) || !partial.isContiguous || partial.dtype !== active.grad!.dtype || !sameShape(partial.shape, input.shape)) return null;
+      grads.delete(input);
+      (active.taken ??= new Map()).set(i, partial);
+      return partial;
+    },
+  };
   noGrad(() => {
     grads.set(root, seed ? seed.retainHandle() : root.onesLike());
     for (let k = order.length - 1; k >= 0; k--) {
       const t = order[k]!;
-      const g = grads.get(t);
-      if (!g) {
+      const pending = grads.get(t);
+      if (!pending) {
         // no gradient reached this tensor (every path to it was cut): free what its node saved
         if (t.node && !options.retainGraph) release(t.node);
         continue;
@@ -137,18 +192,33 @@ export function backward(root: Tensor, options: BackwardOptions = {}): void {
       grads.delete(t);
       const node = t.node;
       if (!node) {
-        leafGrads.push([t, g]);
+        leafGrads.push([t, pending]);
         continue;
       }
       if (!node.rule) {
-        g.dispose();
+        disposePending(pending);
         throw new GradientError({ message: `backward: the graph through "${node.op}" was already freed by an earlier backward; pass retainGraph: true to run backward twice` });
       }
+      const g = sumPending(pending);
       // Temporaries of the rule are freed by tidy; what it returns is owned here. A rule may return g
       // itself or one tensor for several inputs (add: [g, g]); each slot then gets its own handle.
-      const rule = node.rule;
-      const returned = tidy(() => rule(g, node.saved));
-      const seen = new Set<Tensor>([g, ...node.saved]);
+      const run = node.rule;
+      active.node = node;
+      active.grad = g; // active.taken is null here: every iteration resets it after use
+      let returned: readonly (Tensor | null)[];
+      try {
+        returned = tidy(() => run(g, node.saved, partials));
+      } catch (e) {
+        if (active.taken) for (const partial of active.taken.values()) partial.dispose();
+        active.taken = null;
+        throw e;
+      } finally {
+        active.node = null;
+        active.grad = null;
+      }
+      const took = active.taken;
+      active.taken = null;
+      const seen = new Set<Tensor>([g, ...node.saved, ...(took ? took.values() : [])]);
       const inputGrads = returned.map((d) => {
         if (!d) return null;
         if (seen.has(d)) return d.retainHandle();
@@ -156,9 +226,13 @@ export function backward(root: Tensor, options: BackwardOptions = {}): void {
         return d;
       });
       g.dispose();
+      if (took) for (const partial of took.values()) partial.dispose();
       if (!options.retainGraph) release(node);
       node.inputs.forEach((input, i) => {
         const dIn = inputGrads[i];
+        if (took?.has(i) && !dIn) {
+          throw new GradientError({ message: `backward of ${node.op}: the rule took the partial gradient of input ${i} but returned none (engine bug)` });
+        }
         if (!dIn) return;
         if (!input.requiresGrad) {
           dIn.dispose();
@@ -168,25 +242,23 @@ export function backward(root: Tensor, options: BackwardOptions = {}): void {
           throw ShapeError.of(`backward of ${node.op}`, [input.shape, dIn.shape], `gradient of input ${i} has the wrong shape (engine bug)`);
         }
         const prev = grads.get(input);
-        if (prev) {
-          grads.set(input, prev.add(dIn));
-          prev.dispose();
-          dIn.dispose();
-        } else {
-          grads.set(input, dIn);
-        }
+        if (!prev) grads.set(input, dIn);
+        else if (Array.isArray(prev)) prev.push(dIn);
+        else grads.set(input, [prev, dIn]);
       });
     }
-    for (const [leaf, g] of leafGrads) {
+    for (const [leaf, pending] of leafGrads) {
       // Leaf gradients are stored contiguous: optimizers and users read them as plain arrays.
-      const dense = g.contiguous();
-      if (dense !== g) g.dispose();
+      const g = sumPending(pending);
       if (leaf.grad) {
-        const sum = leaf.grad.add(dense);
+        // one launch whatever g's layout (the n-ary sum writes contiguous): grad + g
+        const sum = addNRaw([leaf.grad, g]);
         leaf.grad.dispose();
-        dense.dispose();
+        g.dispose();
         leaf.grad = keep(sum);
       } else {
+        const dense = g.contiguous();
+        if (dense !== g) g.dispose();
         leaf.grad = keep(dense);
       }
     }

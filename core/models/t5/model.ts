@@ -24,6 +24,7 @@ import { Module } from "../../nn/module.ts";
 import { Dropout, Embedding, Linear, RMSNorm } from "../../nn/layers.ts";
 import { checkpoint } from "../../tensor/checkpoint.ts";
 import { tensor } from "../../tensor/create.ts";
+import { biasedSoftmax } from "../../tensor/ops/biased-softmax.ts";
 import { crossEntropy } from "../../tensor/ops/cross-entropy.ts";
 import { concat } from "../../tensor/ops/views.ts";
 import { keep, tidy } from "../../tensor/scope.ts";
@@ -408,8 +409,9 @@ export class T5Attention extends Module {
    */
   attend(q: Tensor, k: Tensor, v: Tensor, bias: Tensor): Tensor {
     return tidy(() => {
-      const scores = q.matmul(k.transpose()).add(bias); // (B, H, L, K), no 1/√Dk in T5
-      const weights = this.dropout.forward(scores.softmax(-1));
+      const scores = q.matmul(k.transpose()); // (B, H, L, K), no 1/√Dk in T5
+      // softmax(scores + bias) in one launch (= scores.add(bias).softmax(-1)); bias is position bias + mask
+      const weights = this.dropout.forward(biasedSoftmax(scores, bias));
       const context = weights.matmul(v); // (B, H, L, Dk)
       const [B, H, L, Dk] = context.shape as [number, number, number, number];
       return this.o.forward(context.permute([0, 2, 1, 3]).reshape([B, L, H * Dk]));
