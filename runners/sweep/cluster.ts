@@ -351,10 +351,13 @@ export const shardingTimings = {
   entityMessagePollInterval: "2 seconds",
   // A runner gives up its shards (and interrupts their runs) when refreshing its shard locks takes longer
   // than this interval. Training on the cpu backend computes synchronously, so the event loop can stall
-  // for seconds on a loaded machine: 4 s here made runs bounce between attempts. With PostgreSQL's
-  // advisory locks a dead runner's locks go with its connection, so fail-over does not wait for these.
-  shardLockRefreshInterval: "20 seconds",
-  shardLockExpiration: "60 seconds",
+  // for seconds on a loaded machine (reads yield to the event loop, but setting up a run, e.g. tokenizing
+  // a training split, does not): 4 s here made runs bounce between attempts, and 20 s still lost one run
+  // of 70 on a 2-core machine running three jobs. With PostgreSQL's advisory locks a dead runner's locks
+  // go with its connection, so fail-over after a crash does not wait for these; only a runner that hangs
+  // keeps its shards until the expiration.
+  shardLockRefreshInterval: "60 seconds",
+  shardLockExpiration: "180 seconds",
 } as const;
 
 /** A PostgreSQL client for a `postgres://user[:password]@host:port/db` URL. */
