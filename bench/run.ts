@@ -6,6 +6,9 @@
  *   step     launches, host (JavaScript) ms and wall ms of a KronA / LoRA training step with AdamW, webgpu
  *            and cpu, against a same-run PyTorch CPU step (bench/torch_step.py; --no-torch skips it,
  *            --torch-threads N); --json for one JSON line per engine and method (bench/step.ts)
+ *   peers    same-run comparison with the WebGPU peers tfjs-webgpu and jax-js: matmul 1024³ and a 2-layer
+ *            MLP SGD training step, min/median/max ms per engine, webpeft ÷ peer ratios, first-step loss
+ *            check; --json for one JSON line per engine and workload, --engines tfjs-webgpu,jax-js (bench/peers.ts)
  * Figures on shared machines are noisy: compare the ratios measured within one run, not absolute times.
  */
 import { createHostWebGPUBackend } from "../runners/host.ts";
@@ -13,6 +16,7 @@ import { runMatmulBench } from "./matmul.ts";
 import { runT5Bench } from "./t5.ts";
 import { runPluginBench } from "./plugins.ts";
 import { stepBenchFromArgs } from "./step.ts";
+import { peerBenchFromArgs } from "./peers.ts";
 
 const args = process.argv.slice(2);
 const name = args.find((a) => !a.startsWith("--")) ?? "matmul";
@@ -37,6 +41,11 @@ const benchmarks: Record<string, () => Promise<unknown>> = {
     if (!args.includes("--json")) console.log(`# training step${gpu ? ` on webgpu (${Object.values(gpu.adapterInfo).join(" / ")})` : ""} and cpu${quick ? ", quick" : ""}`);
     await stepBenchFromArgs(args, gpu);
     gpu?.dispose();
+  },
+  peers: async () => {
+    const gpu = await createHostWebGPUBackend();
+    await peerBenchFromArgs(args, gpu);
+    gpu.dispose();
   },
   plugins: async () => {
     const gpu = await createHostWebGPUBackend();

@@ -41,8 +41,9 @@
  * skips it and says so. Machine-load drift between our block and PyTorch's shows up in the ratios:
  * compare ratios of several runs.
  *
- * Not measured yet (issue 9 asks for them): the WebGPU peers (tfjs-webgpu, jax-js); the plugin bench
- * (bench/plugins.ts) has forward + backward without AdamW.
+ * The WebGPU peers (tfjs-webgpu, jax-js) are compared on matmul and an MLP training step by
+ * `npm run bench -- peers` (bench/peers.ts); the plugin bench (bench/plugins.ts) has forward + backward
+ * without AdamW.
  */
 import { spawn } from "node:child_process";
 import { fileURLToPath } from "node:url";
