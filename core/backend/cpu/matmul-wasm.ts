@@ -27,6 +27,7 @@
  * WebAssembly SIMD is unavailable (WebAssembly.validate fails) or compiling is refused,
  * `wasmMatmulAvailable` is false and the backend declares `simd: false` and runs the JavaScript loop.
  */
+import type { MatmulParams } from "../../tensor/ops/matmul.ts";
 import { MATMUL_WASM_BYTES, MATMUL_WASM_MR as MR, MATMUL_WASM_NR as NR } from "./matmul-wasm-bytes.ts";
 
 /** k per block: one B panel slice, KC·NR floats (8 KiB), stays in L1 while the kernel sweeps an A block. */
@@ -35,22 +36,8 @@ const KC = 256;
 const MC_PANELS = Math.max(1, Math.floor(128 / MR));
 const PAGE_BYTES = 65536;
 
-/** The operand geometry of one batched product (the fields of MatmulParams this path reads). */
-export interface WasmMatmulGeometry {
-  readonly M: number;
-  readonly N: number;
-  readonly K: number;
-  readonly batchShape: readonly number[];
-  readonly aBatchStrides: readonly number[];
-  readonly bBatchStrides: readonly number[];
-  readonly aOffset: number;
-  readonly bOffset: number;
-  readonly cOffset: number;
-  readonly aStrideM: number;
-  readonly aStrideK: number;
-  readonly bStrideK: number;
-  readonly bStrideN: number;
-}
+/** The operand geometry of one batched product: the fields of MatmulParams this path reads. */
+export type WasmMatmulGeometry = Omit<MatmulParams, "variant">;
 
 /**
  * The compiled module, or null where WebAssembly or its SIMD is missing (validation fails) or compiling is
