@@ -118,6 +118,8 @@ const fixed = (x: number, digits = 1): string => (Number.isFinite(x) ? x.toFixed
 /** "85.1/79.0 ±0.4/0.9" style text of a cell (metrics in the task's order), or "–". */
 export function cellText(cell: SweepCell | undefined, metrics: readonly string[]): string {
   if (!cell || !cell.score) return cell && cell.runsFailed > 0 ? `failed ×${cell.runsFailed}` : "–";
+  // A correlation of constant predictions is undefined (NaN; null once written to JSON).
+  if (!Number.isFinite(cell.score.mean)) return `n/a (constant predictions)${cell.runsFailed > 0 ? ` (${cell.runsFailed} failed)` : ""}`;
   const means = metrics.map((m) => fixed(cell.metrics[m]!.mean)).join("/");
   const stds = metrics.map((m) => fixed(cell.metrics[m]!.std)).join("/");
   return `${means} ±${stds}${cell.runsFailed > 0 ? ` (${cell.runsFailed} failed)` : ""}`;
