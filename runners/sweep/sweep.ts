@@ -5,7 +5,6 @@
 import * as path from "node:path";
 import { Effect, Fiber, Layer } from "effect";
 import { ClusterWorkflowEngine } from "effect/cluster";
-import type { SqlClient } from "effect/sql";
 import { parse as parseYaml } from "yaml";
 import type { FileAccess } from "../../core/io/files.ts";
 import { type SweepSpec, SweepFileError, parseSweep, sweepFingerprint, sweepRuns } from "../../core/sweep/spec.ts";
@@ -49,6 +48,11 @@ async function absoluteIfLocal(fs: FileAccess, p: string): Promise<string> {
   return (await fs.exists(p)) ? path.resolve(p) : p;
 }
 
+/** A sweep's output folder: --out, else the file's `out`, else sweeps/<name>; absolute. */
+function sweepOutFolder(spec: Pick<SweepSpec, "name" | "out">, outFlag: string | undefined): string {
+  return path.resolve(outFlag ?? spec.out ?? path.join("sweeps", spec.name));
+}
+
 export interface PreparedSweep {
   readonly spec: SweepSpec;
   readonly fingerprint: string;
@@ -70,7 +74,7 @@ export async function prepareSweep(fs: FileAccess, file: string, outFlag: string
     ...(parsed.tokenizer ? { tokenizer: await absoluteIfLocal(fs, parsed.tokenizer) } : {}),
     data: path.resolve(parsed.data),
   };
-  const out = path.resolve(outFlag ?? spec.out ?? path.join("sweeps", spec.name));
+  const out = sweepOutFolder(spec, outFlag);
   const fingerprint = sweepFingerprint(spec);
   const sweepId = `${spec.name}-${fingerprint}`;
   const record = fs.join(out, "sweep.json");
@@ -115,7 +119,7 @@ export function statusLine(row: RunStatusRow): string {
   return `${row.state.padEnd(8)} ${row.run_id.padEnd(40)} ${(row.host ?? "").padEnd(22)} attempt ${row.attempts}${score}${error}`;
 }
 
-const summaryLine = (s: StatusSummary): string => `${s.done}/${s.total} done, ${s.running} running, ${s.queued} queued, ${s.failed} failed`;
+export const summaryLine = (s: StatusSummary): string => `${s.done}/${s.total} done, ${s.running} running, ${s.queued} queued, ${s.failed} failed`;
 
 /** Prints each run whose state changed since the last poll, every `everyMs`, until interrupted. */
 function watchStatus(sweepId: string, log: (line: string) => void, everyMs = 2000) {
@@ -206,13 +210,8 @@ export interface StatusOptions {
 async function sweepFolder(fs: FileAccess, options: StatusOptions): Promise<string> {
   const stat = await fs.stat(options.target);
   if (stat?.isDirectory) return path.resolve(options.target);
-  if (stat) return (await prepareSweepLocation(fs, options.target, options.out));
+  if (stat) return sweepOutFolder(await readSweepFile(fs, options.target), options.out);
   throw SweepFileError.of(options.target, "", "no such sweep folder or sweep file");
-}
-
-async function prepareSweepLocation(fs: FileAccess, file: string, outFlag: string | undefined): Promise<string> {
-  const spec = await readSweepFile(fs, file);
-  return path.resolve(outFlag ?? spec.out ?? path.join("sweeps", spec.name));
 }
 
 /** `webpeft sweep status`: the runs' states (once), from the sweep's database. */
@@ -244,7 +243,6 @@ export async function sweepStatus(fs: FileAccess, options: StatusOptions): Promi
   }
 }
 
-export { summaryLine };
 
 export interface WorkerRunOptions {
   readonly db: string;
@@ -281,4 +279,3 @@ export function runWorker(fs: FileAccess, options: WorkerRunOptions): Effect.Eff
 /** postgres://user:secret@host/db → postgres://user:***@host/db */
 export const redactUrl = (url: string): string => url.replace(/(\/\/[^:/@]+:)[^@]*@/, "$1***@");
 
-export type { SqlClient };
