@@ -1,7 +1,7 @@
 /**
  * AdamW (Loshchilov & Hutter 2019, "Decoupled Weight Decay Regularization") as torch.optim.AdamW computes
- * it (its single-tensor path), updating parameters in place with one kernel launch per tensor. For a
- * parameter p with gradient g that has received k updates including this one:
+ * it (its single-tensor path), updating parameters in place. For a parameter p with gradient g that has
+ * received k updates including this one:
  *   p ← p · (1 − lr·λ)                                   decoupled weight decay
  *   m ← β1·m + (1 − β1)·g          v ← β2·v + (1 − β2)·g²
  *   p ← p − (lr / (1 − β1ᵏ)) · m / (√v / √(1 − β2ᵏ) + ε)
@@ -11,22 +11,50 @@
  * Like torch, k counts the updates of *that* parameter (torch's per-parameter state["step"]): a parameter
  * that gets its first gradient at optimizer step 100 takes a full-size first step, not one shrunk by a
  * bias correction of step 100. Parameters without a gradient are skipped entirely (no decay, no moment
- * update). State (m, v) exists only for the tensors given, so frozen weights cost nothing.
+ * update). State exists only for the tensors given, so frozen weights cost nothing.
  *
- * Checkpoints: `stateDict()` copies the state to the host and `loadStateDict` restores it into a fresh
- * optimizer over the same parameters; continuing then is bit-identical on the CPU backend to never having
- * stopped (same kernels, same m, v, k and hyper-parameters).
+ * Layout and launches: the moments of all parameters live in one flat M and one flat V (a "bank"), the
+ * parameter i's m and v at elements [offset_i, offset_i + numel_i), in the order the parameters were given;
+ * the parameters themselves stay where they are. One launch updates a group of up to ADAMW_GROUP = 3
+ * tensors (the ones with a gradient, in order): it binds G0..G2 and P0..P2 (each tensor's gradient and
+ * parameter, with their element offsets) plus the bank's M and V: 8 storage buffers, the most a WebGPU
+ * device guarantees per shader stage (maxStorageBuffersPerShaderStage). So 72 adapter tensors take 24
+ * launches per step instead of 72. Consecutive parameters share a bank unless their backend or dtype differ
+ * or the bank would outgrow the backend's largest buffer (full fine-tuning of a large model); a group never
+ * spans two banks, nor binds one buffer writable twice (parameters that are views of one storage). M and V
+ * of a bank are allocated (zeros) at the first update of one of its parameters; a parameter's segment stays
+ * zero until its own first update, as torch's lazily created state would.
+ *
+ * Checkpoints: `stateDict()` copies the state to the host, per parameter, and `loadStateDict` restores it
+ * into a fresh optimizer over the same parameters; continuing then is bit-identical on the CPU backend to
+ * never having stopped (same kernels, same m, v, k and hyper-parameters).
  */
+import type { Backend, BufferHandle } from "../backend/backend.ts";
 import { type Kernel, ParamLayout, entryBuiltins, linearWorkgroupIndex, spreadWorkgroups, storage, uniformParams } from "../backend/kernel.ts";
 import { InvalidArgumentError } from "../errors.ts";
 import { tensor } from "../tensor/create.ts";
-import type { FloatArray, FloatDType } from "../tensor/dtype.ts";
+import { type DType, type FloatArray, type FloatDType, bytesPerElement } from "../tensor/dtype.ts";
 import { full } from "../tensor/ops/fill.ts";
 import { keep } from "../tensor/scope.ts";
 import type { Tensor } from "../tensor/tensor.ts";
 
-interface AdamWParams {
+/** Tensors one launch updates at most: 3 × (G, P) + M + V = 8 storage buffers (WebGPU's guaranteed minimum). */
+const ADAMW_GROUP = 3;
+
+/** One tensor of a launch. */
+interface AdamWSegment {
   readonly n: number;
+  /** element offsets of p and g in their buffers, and of this tensor's m and v in the flat M and V */
+  readonly pOffset: number;
+  readonly gOffset: number;
+  readonly mOffset: number;
+  /** lr / (1 − β1ᵏ), with this tensor's own k */
+  readonly stepSize: number;
+  /** √(1 − β2ᵏ) */
+  readonly sqrtCorrection2: number;
+}
+
+interface AdamWParams {
   /** 1 − lr·λ */
   readonly decay: number;
   readonly beta1: number;
@@ -34,83 +62,114 @@ interface AdamWParams {
   /** 1 − β1 and 1 − β2, computed on the host in float64 (in WGSL 1.0 − f32(β) would lose digits) */
   readonly oneMinusBeta1: number;
   readonly oneMinusBeta2: number;
-  /** lr / (1 − β1ᵏ) */
-  readonly stepSize: number;
-  /** √(1 − β2ᵏ) */
-  readonly sqrtCorrection2: number;
   readonly eps: number;
-  /** element offsets of p and g (m and v are their own contiguous tensors, offset 0) */
-  readonly pOffset: number;
-  readonly gOffset: number;
+  /** 1 to ADAMW_GROUP tensors; buffers are bound G0..G(k−1), P0..P(k−1), M, V */
+  readonly tensors: readonly AdamWSegment[];
 }
 
-const layout = new ParamLayout(
-  [
-    ["n", "u32"],
+/**
+ * Uniforms of a launch over k tensors. The invocations cover the tensors' elements one after another:
+ * tensor s owns invocations [end(s−1), end(s)) (end(−1) = 0), element j = i − end(s−1) of it.
+ */
+const layouts = Array.from({ length: ADAMW_GROUP }, (_, k) =>
+  new ParamLayout<string>([
     ["decay", "f32"],
     ["beta1", "f32"],
     ["beta2", "f32"],
     ["omb1", "f32"],
     ["omb2", "f32"],
-    ["step_size", "f32"],
-    ["sqrt_c2", "f32"],
     ["eps", "f32"],
-    ["poff", "u32"],
-    ["goff", "u32"],
-  ] as const,
+    ...Array.from({ length: k + 1 }, (_, s) =>
+      [
+        [`end${s}`, "u32"],
+        [`poff${s}`, "u32"],
+        [`goff${s}`, "u32"],
+        [`moff${s}`, "u32"],
+        [`step_size${s}`, "f32"],
+        [`sqrt_c2_${s}`, "f32"],
+      ] as const,
+    ).flat(),
+  ]),
 );
 const WG = 64;
 
 export const adamwKernel: Kernel<AdamWParams> = {
   name: "adamw",
-  cpu([g, p, m, v], q) {
-    for (let i = 0; i < q.n; i++) {
-      const gi = g![q.gOffset + i]!;
-      const pi = p![q.pOffset + i]! * q.decay;
-      // torch: exp_avg.mul_(β1).add_(g, alpha=1−β1); exp_avg_sq.mul_(β2).addcmul_(g, g, value=1−β2)
-      const mi = q.beta1 * m![i]! + q.oneMinusBeta1 * gi;
-      const vi = q.beta2 * v![i]! + q.oneMinusBeta2 * gi * gi;
-      m![i] = mi;
-      v![i] = vi;
-      // torch: denom = √v / √c2 + ε; p.addcdiv_(m, denom, value=−stepSize), i.e. p + (−stepSize·m) / denom
-      p![q.pOffset + i] = pi + (-q.stepSize * mi) / (Math.sqrt(vi) / q.sqrtCorrection2 + q.eps);
-    }
+  cpu(buffers, q) {
+    const k = q.tensors.length;
+    const [m, v] = [buffers[2 * k]!, buffers[2 * k + 1]!];
+    q.tensors.forEach((t, s) => {
+      const [g, p] = [buffers[s]!, buffers[k + s]!];
+      for (let i = 0; i < t.n; i++) {
+        const gi = g[t.gOffset + i]!;
+        const pi = p[t.pOffset + i]! * q.decay;
+        // torch: exp_avg.mul_(β1).add_(g, alpha=1−β1); exp_avg_sq.mul_(β2).addcmul_(g, g, value=1−β2)
+        const mi = q.beta1 * m[t.mOffset + i]! + q.oneMinusBeta1 * gi;
+        const vi = q.beta2 * v[t.mOffset + i]! + q.oneMinusBeta2 * gi * gi;
+        m[t.mOffset + i] = mi;
+        v[t.mOffset + i] = vi;
+        // torch: denom = √v / √c2 + ε; p.addcdiv_(m, denom, value=−stepSize), i.e. p + (−stepSize·m) / denom
+        p[t.pOffset + i] = pi + (-t.stepSize * mi) / (Math.sqrt(vi) / t.sqrtCorrection2 + q.eps);
+      }
+    });
   },
-  gpu: (q) => ({
-    key: "adamw",
-    source: () => `
-${storage(0, "G", "f32", "read")}
-${storage(1, "PARAM", "f32", "read_write")}
-${storage(2, "M", "f32", "read_write")}
-${storage(3, "V", "f32", "read_write")}
-${uniformParams(4, layout)}
-@compute @workgroup_size(${WG})
-fn main(${entryBuiltins}) {
-  let i = ${linearWorkgroupIndex} * ${WG}u + lid;
-  if (i >= P.n) { return; }
-  let g = G[P.goff + i];
-  let p = PARAM[P.poff + i] * P.decay;
-  let m = P.beta1 * M[i] + P.omb1 * g;
-  let v = P.beta2 * V[i] + P.omb2 * g * g;
-  M[i] = m;
-  V[i] = v;
-  PARAM[P.poff + i] = p + (-P.step_size * m) / (sqrt(v) / P.sqrt_c2 + P.eps);
-}`,
-    uniforms: layout.pack({
-      n: q.n,
+  gpu: (q) => {
+    const k = q.tensors.length;
+    const layout = layouts[k - 1]!;
+    const tensors = [...q.tensors.keys()];
+    let end = 0;
+    const uniforms: Record<string, number> = {
       decay: q.decay,
       beta1: q.beta1,
       beta2: q.beta2,
       omb1: q.oneMinusBeta1,
       omb2: q.oneMinusBeta2,
-      step_size: q.stepSize,
-      sqrt_c2: q.sqrtCorrection2,
       eps: q.eps,
-      poff: q.pOffset,
-      goff: q.gOffset,
-    }),
-    workgroups: spreadWorkgroups(Math.ceil(q.n / WG)),
-  }),
+    };
+    q.tensors.forEach((t, s) => {
+      end += t.n;
+      Object.assign(uniforms, {
+        [`end${s}`]: end,
+        [`poff${s}`]: t.pOffset,
+        [`goff${s}`]: t.gOffset,
+        [`moff${s}`]: t.mOffset,
+        [`step_size${s}`]: t.stepSize,
+        [`sqrt_c2_${s}`]: t.sqrtCorrection2,
+      });
+    });
+    // Tensor s's branch: invocations past the last end match none (the bounds check).
+    const branch = (s: number) => `if (i < P.end${s}) {
+    let j = i${s === 0 ? "" : ` - P.end${s - 1}`};
+    PARAM${s}[P.poff${s} + j] = update(G${s}[P.goff${s} + j], PARAM${s}[P.poff${s} + j], P.moff${s} + j, P.step_size${s}, P.sqrt_c2_${s});
+  }`;
+    return {
+      key: `adamw:${k}`,
+      source: () => `
+${tensors.map((s) => storage(s, `G${s}`, "f32", "read")).join("\n")}
+${tensors.map((s) => storage(k + s, `PARAM${s}`, "f32", "read_write")).join("\n")}
+${storage(2 * k, "M", "f32", "read_write")}
+${storage(2 * k + 1, "V", "f32", "read_write")}
+${uniformParams(2 * k + 2, layout)}
+
+// One element: stores m and v at M[mi], V[mi] and returns the new parameter value (torch's order, above).
+fn update(g: f32, p_old: f32, mi: u32, step_size: f32, sqrt_c2: f32) -> f32 {
+  let p = p_old * P.decay;
+  let m = P.beta1 * M[mi] + P.omb1 * g;
+  let v = P.beta2 * V[mi] + P.omb2 * g * g;
+  M[mi] = m;
+  V[mi] = v;
+  return p + (-step_size * m) / (sqrt(v) / sqrt_c2 + P.eps);
+}
+
+@compute @workgroup_size(${WG})
+fn main(${entryBuiltins}) {
+  let i = ${linearWorkgroupIndex} * ${WG}u + lid;
+  ${tensors.map(branch).join(" else ")}
+}`,
+      uniforms: layout.pack(uniforms),
+      workgroups: spreadWorkgroups(Math.ceil(end / WG)),
+    };
+  },
 };
 
 export interface AdamWOptions {
@@ -165,19 +224,34 @@ function checkHyperParameters(op: string, h: HyperParameters): void {
   }
 }
 
-interface ParamState {
-  m: Tensor;
-  v: Tensor;
-  /** updates received (k) */
+/** A flat M and V holding the moments of consecutive parameters that share a backend and dtype. */
+interface Bank {
+  readonly backend: Backend;
+  readonly dtype: DType;
+  /** Σ numel of its parameters */
+  length: number;
+  /** allocated at the first update of one of its parameters, freed by dispose() */
+  moments: { readonly m: Tensor; readonly v: Tensor } | null;
+}
+
+/** Where one parameter's state lives. */
+interface Slot {
+  readonly bank: Bank;
+  /** element offset of its m and v in the bank's M and V */
+  readonly offset: number;
+  /** updates received (k); 0: never had a gradient, no state (null in stateDict) */
   step: number;
 }
 
 const fmt = (shape: readonly number[]): string => `[${shape.join(", ")}]`;
+const arrayTypeOf = (dtype: DType) => (dtype === "float64" ? Float64Array : Float32Array);
 
 export class AdamW {
   private h: HyperParameters;
   private t = 0;
-  private readonly state = new Map<Tensor, ParamState>();
+  private readonly banks: Bank[] = [];
+  /** slots[i]: the state of parameters[i] */
+  private readonly slots: Slot[] = [];
 
   constructor(
     readonly parameters: readonly Tensor[],
@@ -186,8 +260,20 @@ export class AdamW {
     const [beta1, beta2] = options.betas ?? [0.9, 0.999];
     this.h = { lr: options.lr ?? 1e-3, beta1, beta2, eps: options.eps ?? 1e-8, weightDecay: options.weightDecay ?? 0.01 };
     checkHyperParameters("AdamW", this.h);
+    const seen = new Set<Tensor>();
     for (const p of parameters) {
       if (!p.isContiguous) throw InvalidArgumentError.of("AdamW", "parameters", `a parameter of shape ${fmt(p.shape)} is a non-contiguous view`);
+      // one launch writes a group's parameters concurrently: the same tensor twice would race with itself
+      if (seen.has(p)) throw InvalidArgumentError.of("AdamW", "parameters", `a parameter of shape ${fmt(p.shape)} is given twice`);
+      seen.add(p);
+      const capacity = Math.floor(p.backend.capabilities.maxBufferBytes / bytesPerElement[p.dtype]);
+      let bank = this.banks.at(-1);
+      if (!bank || bank.backend !== p.backend || bank.dtype !== p.dtype || bank.length + p.size > capacity) {
+        bank = { backend: p.backend, dtype: p.dtype, length: 0, moments: null };
+        this.banks.push(bank);
+      }
+      this.slots.push({ bank, offset: bank.length, step: 0 });
+      bank.length += p.size;
     }
   }
 
@@ -211,41 +297,45 @@ export class AdamW {
   /**
    * One update of every parameter that has a gradient (others are skipped, like torch). `lr` overrides the
    * learning rate for this step only (a schedule's value, as torch's param_group["lr"]).
-   * Enqueues one kernel per parameter; nothing is read back.
+   * Enqueues one kernel per group of up to ADAMW_GROUP parameters with gradients; nothing is read back.
    */
   step(lr: number = this.h.lr): void {
     if (!(lr >= 0) || !Number.isFinite(lr)) throw InvalidArgumentError.of("AdamW.step", "lr", `${lr} is not a finite learning rate ≥ 0`);
     const { beta1, beta2, eps, weightDecay } = this.h;
     this.t++;
-    const decay = 1 - lr * weightDecay;
-    for (const p of this.parameters) {
-      const g = p.grad;
-      if (!g) continue;
-      let s = this.state.get(p);
-      if (!s) {
-        // kept: optimizer state outlives the tidy scope of the step that created it
-        s = { m: keep(full(p.backend, p.shape, 0, p.dtype)), v: keep(full(p.backend, p.shape, 0, p.dtype)), step: 0 };
-        this.state.set(p, s);
+    // The parameters with a gradient, in order, up to ADAMW_GROUP per launch, a group within one bank. A
+    // tensor whose parameter or gradient shares a buffer with a parameter already in the group (views of
+    // one storage) starts a new group: WebGPU rejects a writable binding that aliases another binding.
+    const groups: { bank: Bank; members: number[]; grads: BufferHandle[]; params: BufferHandle[] }[] = [];
+    this.parameters.forEach((p, i) => {
+      if (!p.grad) return;
+      const { bank } = this.slots[i]!;
+      const [g, q] = [p.grad.bufferFor("AdamW"), p.bufferFor("AdamW")];
+      const last = groups.at(-1);
+      if (last && last.bank === bank && last.members.length < ADAMW_GROUP && !last.params.includes(q) && !last.params.includes(g) && !last.grads.includes(q)) {
+        last.members.push(i);
+        last.grads.push(g);
+        last.params.push(q);
+      } else {
+        groups.push({ bank, members: [i], grads: [g], params: [q] });
       }
-      s.step++;
-      const correction1 = 1 - beta1 ** s.step;
-      const correction2 = 1 - beta2 ** s.step;
-      p.backend.dispatch(
+    });
+    for (const { bank, members, grads, params } of groups) {
+      // kept: optimizer state outlives the tidy scope of the step that created it
+      const zeros = () => keep(full(bank.backend, [bank.length], 0, bank.dtype));
+      const { m, v } = (bank.moments ??= { m: zeros(), v: zeros() });
+      const tensors = members.map((i): AdamWSegment => {
+        const p = this.parameters[i]!;
+        const slot = this.slots[i]!;
+        slot.step++;
+        const correction1 = 1 - beta1 ** slot.step;
+        const correction2 = 1 - beta2 ** slot.step;
+        return { n: p.size, pOffset: p.offset, gOffset: p.grad!.offset, mOffset: slot.offset, stepSize: lr / correction1, sqrtCorrection2: Math.sqrt(correction2) };
+      });
+      bank.backend.dispatch(
         adamwKernel,
-        {
-          n: p.size,
-          decay,
-          beta1,
-          beta2,
-          oneMinusBeta1: 1 - beta1,
-          oneMinusBeta2: 1 - beta2,
-          stepSize: lr / correction1,
-          sqrtCorrection2: Math.sqrt(correction2),
-          eps,
-          pOffset: p.offset,
-          gOffset: g.offset,
-        },
-        [g.bufferFor("AdamW"), p.bufferFor("AdamW"), s.m.bufferFor("AdamW"), s.v.bufferFor("AdamW")],
+        { decay: 1 - lr * weightDecay, beta1, beta2, oneMinusBeta1: 1 - beta1, oneMinusBeta2: 1 - beta2, eps, tensors },
+        [...grads, ...params, m.bufferFor("AdamW"), v.bufferFor("AdamW")],
       );
     }
   }
@@ -264,19 +354,19 @@ export class AdamW {
 
   /** A host copy of the optimizer's state (waits for queued device work). */
   async stateDict(): Promise<AdamWState> {
-    // One read at a time: concurrent buffer mappings buy nothing (each read submits and waits anyway)
-    // and keep fewer staging buffers alive at once.
-    const parameters: (AdamWParamState | null)[] = [];
-    for (const p of this.parameters) {
-      const s = this.state.get(p);
-      if (!s) {
-        parameters.push(null);
-        continue;
-      }
-      const m = await s.m.data();
-      const v = await s.v.data();
-      parameters.push({ step: s.step, shape: [...p.shape], dtype: p.dtype as FloatDType, m: m as FloatArray, v: v as FloatArray });
+    // Each bank's M and V are read whole, one read at a time (concurrent buffer mappings buy nothing: each
+    // read submits and waits anyway), then cut into per-parameter copies.
+    const host = new Map<Bank, { m: FloatArray; v: FloatArray }>();
+    for (const bank of this.banks) {
+      if (bank.moments) host.set(bank, { m: (await bank.moments.m.data()) as FloatArray, v: (await bank.moments.v.data()) as FloatArray });
     }
+    const parameters = this.parameters.map((p, i): AdamWParamState | null => {
+      const { bank, offset, step } = this.slots[i]!;
+      if (step === 0) return null;
+      // a parameter that has been updated has its bank's moments
+      const { m, v } = host.get(bank)!;
+      return { step, shape: [...p.shape], dtype: p.dtype as FloatDType, m: m.slice(offset, offset + p.size), v: v.slice(offset, offset + p.size) };
+    });
     const { lr, beta1, beta2, eps, weightDecay } = this.h;
     return { t: this.t, lr, betas: [beta1, beta2], eps, weightDecay, parameters };
   }
@@ -308,7 +398,7 @@ export class AdamW {
         throw InvalidArgumentError.of(op, `${at}.shape`, `the state's shape ${fmt(s.shape)} differs from the parameter's ${fmt(p.shape)}`);
       }
       if (s.dtype !== p.dtype) throw InvalidArgumentError.of(op, `${at}.dtype`, `the state's dtype ${s.dtype} differs from the parameter's ${p.dtype}`);
-      const arrayType = p.dtype === "float64" ? Float64Array : Float32Array;
+      const arrayType = arrayTypeOf(p.dtype);
       for (const [name, a] of [["m", s.m], ["v", s.v]] as const) {
         if (!(a instanceof arrayType)) {
           throw InvalidArgumentError.of(op, `${at}.${name}`, `expected a ${arrayType.name} for a ${p.dtype} parameter, got ${(a as object)?.constructor?.name ?? typeof a}`);
@@ -319,20 +409,35 @@ export class AdamW {
     this.dispose();
     this.h = h;
     this.t = state.t;
+    // Each bank holding a restored parameter gets its M and V assembled on the host (zeros in the segments
+    // of parameters without state) and uploaded once.
+    const assembled = new Map<Bank, { m: FloatArray; v: FloatArray }>();
     state.parameters.forEach((s, i) => {
       if (!s) return;
-      const p = this.parameters[i]!;
-      const upload = (a: FloatArray) => keep(tensor(a, { backend: p.backend, dtype: p.dtype, shape: p.shape }));
-      this.state.set(p, { m: upload(s.m), v: upload(s.v), step: s.step });
+      const slot = this.slots[i]!;
+      slot.step = s.step;
+      let bank = assembled.get(slot.bank);
+      if (!bank) {
+        const ArrayType = arrayTypeOf(slot.bank.dtype);
+        bank = { m: new ArrayType(slot.bank.length), v: new ArrayType(slot.bank.length) };
+        assembled.set(slot.bank, bank);
+      }
+      bank.m.set(s.m, slot.offset);
+      bank.v.set(s.v, slot.offset);
     });
+    for (const [bank, { m, v }] of assembled) {
+      const upload = (a: FloatArray) => keep(tensor(a, { backend: bank.backend, dtype: bank.dtype, shape: [bank.length] }));
+      bank.moments = { m: upload(m), v: upload(v) };
+    }
   }
 
   /** Frees the moments (the optimizer starts from scratch afterwards; the step count is kept). */
   dispose(): void {
-    for (const s of this.state.values()) {
-      s.m.dispose();
-      s.v.dispose();
+    for (const bank of this.banks) {
+      bank.moments?.m.dispose();
+      bank.moments?.v.dispose();
+      bank.moments = null;
     }
-    this.state.clear();
+    for (const slot of this.slots) slot.step = 0;
   }
 }

@@ -126,6 +126,113 @@ function bits(a: ArrayLike<number>, dtype: FloatDType): string[] {
   return out;
 }
 
+/**
+ * Grouped launches (AdamW updates up to 3 tensors per kernel): 7 parameters of different sizes, two of
+ * them row views (offset 5 and 15) of one buffer whose row 0 is no parameter, gradients partly views with
+ * an offset too. Per step, which parameters get a gradient: "late" first at step 2, "skip" and "one" not at
+ * step 2. Tensors with a gradient per step: 6, 5, 7, i.e. groups 3+3, 2+3, 3+3+1: at step 2 the two row
+ * views would meet in one group, and WebGPU rejects one buffer bound writable twice, so the group splits
+ * before "row 3" (still ⌈5 / 3⌉ launches).
+ */
+const groupedShapes: readonly (readonly number[])[] = [[3, 4], [2, 5], [17], [1, 5], [1], [130], [6]];
+const groupedNames = ["w", "rows 1-2", "skip", "row 3", "one", "late", "b"];
+const groupedHasGrad: readonly (readonly boolean[])[] = [
+  [true, true, true, true, true, false, true],
+  [true, true, false, true, false, true, true],
+  [true, true, true, true, true, true, true],
+];
+const groupedLrs = [0.02, 0.015, 0.01];
+const groupedOptions = { lr: 0.02, betas: [0.9, 0.99] as [number, number], eps: 1e-6, weightDecay: 0.1 };
+
+/** Deterministic values in [−1, 1) (a small LCG), so every backend and the reference see the same numbers. */
+function values(count: number, seed: number): number[] {
+  let x = seed;
+  return Array.from({ length: count }, () => {
+    x = (x * 1103515245 + 12345) % 2147483648;
+    return (x / 2147483648) * 2 - 1;
+  });
+}
+const sizeOfShape = (shape: readonly number[]) => shape.reduce((a, b) => a * b, 1);
+
+interface GroupedScenario {
+  readonly params: Tensor[];
+  /** the storage the row views share (row 0 is no parameter: the optimizer must leave it alone) */
+  readonly base: Tensor;
+  /** gives each parameter its gradient of `step` (or none); indices 1, 3 and 5 get views with an offset */
+  setGrads(step: number): void;
+  dispose(): void;
+}
+
+function groupedScenario(t: Target): GroupedScenario {
+  const { backend, dtype } = t;
+  const make = (values: number[], shape: readonly number[]) => tensor(values, { backend, dtype, shape });
+  const base = make(values(20, 1), [4, 5]);
+  const params = groupedShapes.map((shape, i) => {
+    if (i === 1) return base.slice([[1, 3], null]);
+    if (i === 3) return base.slice([[3, 4], null]);
+    return make(values(sizeOfShape(shape), 10 + i), shape);
+  });
+  const bases: Tensor[] = [];
+  const setGrads = (step: number) => {
+    for (const b of bases.splice(0)) b.dispose();
+    params.forEach((p, i) => {
+      p.grad?.dispose();
+      p.grad = null;
+      if (!groupedHasGrad[step]![i]) return;
+      const shape = groupedShapes[i]!;
+      const g = values(sizeOfShape(shape), 100 * (step + 1) + i);
+      if (i === 1 || i === 3 || i === 5) {
+        // a gradient that is a view at element offset 7 of a larger buffer
+        const padded = make([...values(7, 99), ...g], [7 + g.length]);
+        bases.push(padded);
+        p.grad = padded.slice([[7, 7 + g.length]]).reshape(shape);
+      } else {
+        p.grad = make(g, shape);
+      }
+    });
+  };
+  return {
+    params,
+    base,
+    setGrads,
+    dispose() {
+      for (const p of params) {
+        p.grad?.dispose();
+        p.dispose();
+      }
+      for (const b of bases) b.dispose();
+      base.dispose();
+    },
+  };
+}
+
+/** The same steps in float64, one tensor at a time, in torch's order: parameters, m and v after each step. */
+function groupedReference(): { p: number[][]; m: number[][]; v: number[][]; k: number[] }[] {
+  const { betas: [b1, b2], eps, weightDecay } = groupedOptions;
+  const base = values(20, 1);
+  const p = groupedShapes.map((shape, i) => (i === 1 ? base.slice(5, 15) : i === 3 ? base.slice(15, 20) : values(sizeOfShape(shape), 10 + i)));
+  const m = p.map((x) => x.map(() => 0));
+  const v = p.map((x) => x.map(() => 0));
+  const k = p.map(() => 0);
+  const out: ReturnType<typeof groupedReference> = [];
+  groupedLrs.forEach((lr, step) => {
+    p.forEach((x, i) => {
+      if (!groupedHasGrad[step]![i]) return;
+      const g = values(x.length, 100 * (step + 1) + i);
+      k[i]!++;
+      const [c1, c2] = [1 - b1 ** k[i]!, 1 - b2 ** k[i]!];
+      for (let j = 0; j < x.length; j++) {
+        const decayed = x[j]! * (1 - lr * weightDecay);
+        m[i]![j] = b1 * m[i]![j]! + (1 - b1) * g[j]!;
+        v[i]![j] = b2 * v[i]![j]! + (1 - b2) * g[j]! * g[j]!;
+        x[j] = decayed + (-(lr / c1) * m[i]![j]!) / (Math.sqrt(v[i]![j]!) / Math.sqrt(c2) + eps);
+      }
+    });
+    out.push({ p: p.map((x) => [...x]), m: m.map((x) => [...x]), v: v.map((x) => [...x]), k: [...k] });
+  });
+  return out;
+}
+
 export function register(backends: readonly NamedBackend[]): void {
   const targets: Target[] = [{ name: "cpu-f64", backend: reference, dtype: "float64" }, ...backends.map(({ name, backend }) => ({ name, backend, dtype: "float32" as const }))];
   for (const target of targets) {
@@ -334,6 +441,88 @@ export function register(backends: readonly NamedBackend[]): void {
       dispose(o2, [halves.weight, halves.parameter("bias")]);
       x.dispose();
       target.dispose();
+    });
+
+    s("AdamW in groups of up to 3 tensors (views, skipped and late gradients) matches a float64 per-tensor loop", async () => {
+      const want = groupedReference();
+      const sc = groupedScenario(target);
+      const rowZero = Array.from(await sc.base.slice([[0, 1], null]).data());
+      const optimizer = new AdamW(sc.params, groupedOptions);
+      const close = dtype === "float64" ? { rtol: 1e-14, atol: 1e-14 } : { rtol: 1e-5, atol: 1e-5 };
+      for (let step = 0; step < groupedLrs.length; step++) {
+        sc.setGrads(step);
+        optimizer.step(groupedLrs[step]);
+        for (const [i, p] of sc.params.entries()) {
+          assertClose(await p.data(), want[step]!.p[i]!, close, `${groupedNames[i]} after step ${step + 1} on ${name}`);
+        }
+      }
+      // the per-parameter copies of the flat moments, cut at the right offsets
+      const state = await optimizer.stateDict();
+      assert.equal(state.parameters.map((p) => p!.step), want[2]!.k);
+      for (const [i, p] of state.parameters.entries()) {
+        assert.equal([p!.shape, p!.m.length, p!.v.length], [[...groupedShapes[i]!], sc.params[i]!.size, sc.params[i]!.size]);
+        assertClose(p!.m, want[2]!.m[i]!, close, `m of ${groupedNames[i]} on ${name}`);
+        assertClose(p!.v, want[2]!.v[i]!, close, `v of ${groupedNames[i]} on ${name}`);
+      }
+      assert.equal(Array.from(await sc.base.slice([[0, 1], null]).data()), rowZero, "the row that is no parameter is untouched");
+      optimizer.dispose();
+      sc.dispose();
+    });
+
+    s("AdamW launches ⌈k / 3⌉ kernels per step for k tensors with a gradient (+2 fills zeroing M and V once)", async () => {
+      const sc = groupedScenario(target);
+      const optimizer = new AdamW(sc.params, groupedOptions);
+      const launches: number[] = [];
+      for (let step = 0; step < groupedLrs.length; step++) {
+        sc.setGrads(step);
+        const before = backend.stats().dispatches;
+        optimizer.step(groupedLrs[step]);
+        launches.push(backend.stats().dispatches - before);
+      }
+      const k = groupedHasGrad.map((has) => has.filter(Boolean).length);
+      assert.equal(k, [6, 5, 7]);
+      assert.equal(launches, k.map((n, step) => Math.ceil(n / 3) + (step === 0 ? 2 : 0)));
+      optimizer.dispose();
+      sc.dispose();
+    });
+
+    s(`AdamW in groups: stateDict after 2 steps, loaded into a new optimizer, continues ${exact ? "bit-identically" : "to 1e-6"}`, async () => {
+      const straight = groupedScenario(target);
+      const o1 = new AdamW(straight.params, groupedOptions);
+      const resumed = groupedScenario(target);
+      const o2 = new AdamW(resumed.params, groupedOptions);
+      for (let step = 0; step < 2; step++) {
+        straight.setGrads(step);
+        o1.step(groupedLrs[step]);
+        resumed.setGrads(step);
+        o2.step(groupedLrs[step]);
+      }
+      const state = await o2.stateDict();
+      assert.equal(state.parameters.map((p) => p?.step ?? null), [2, 2, 1, 2, 1, 1, 2]);
+      o2.dispose();
+      const o3 = new AdamW(resumed.params);
+      o3.loadStateDict(state);
+      straight.setGrads(2);
+      o1.step(groupedLrs[2]);
+      resumed.setGrads(2);
+      o3.step(groupedLrs[2]);
+      for (const [i, p] of straight.params.entries()) {
+        const [want, got] = [await p.data(), await resumed.params[i]!.data()];
+        if (exact) assert.equal(bits(got, dtype), bits(want, dtype), `${groupedNames[i]}: resumed ≠ straight`);
+        else assertClose(got, want, { rtol: 1e-6, atol: 1e-6 }, `${groupedNames[i]}: resumed vs straight on ${name}`);
+      }
+      const [s1, s3] = [await o1.stateDict(), await o3.stateDict()];
+      assert.equal(s3.parameters.map((p) => p!.step), s1.parameters.map((p) => p!.step));
+      if (exact) {
+        for (const [i, p] of s1.parameters.entries()) {
+          assert.equal(bits(s3.parameters[i]!.m, dtype), bits(p!.m, dtype), `m of ${groupedNames[i]}`);
+          assert.equal(bits(s3.parameters[i]!.v, dtype), bits(p!.v, dtype), `v of ${groupedNames[i]}`);
+        }
+      }
+      o1.dispose();
+      o3.dispose();
+      straight.dispose();
+      resumed.dispose();
     });
 
     s.run();
