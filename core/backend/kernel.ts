@@ -46,25 +46,46 @@ export type ParamType = "u32" | "i32" | "f32";
  */
 export class ParamLayout<const Names extends string> {
   readonly struct: string;
-  private readonly fields: readonly (readonly [Names, ParamType])[];
+  private readonly names: readonly Names[];
+  /** Per field: 0 u32, 1 i32, 2 f32. */
+  private readonly kinds: Uint8Array;
+  /** Words of one packed struct (a multiple of 4: uniform bindings are 16-byte aligned). */
+  readonly wordCount: number;
 
   constructor(fields: readonly (readonly [Names, ParamType])[]) {
-    this.fields = fields;
+    this.names = fields.map(([n]) => n);
+    this.kinds = Uint8Array.from(fields, ([, t]) => (t === "u32" ? 0 : t === "i32" ? 1 : 2));
+    this.wordCount = Math.max(4, Math.ceil(fields.length / 4) * 4);
     this.struct = `struct Params {\n${fields.map(([n, t]) => `  ${n}: ${t},`).join("\n")}\n}`;
   }
 
   /** Packs values in declaration order; f32 fields are stored as their IEEE-754 bits. */
   pack(values: { readonly [K in Names]: number }): Uint32Array {
-    const words = new Uint32Array(Math.max(4, Math.ceil(this.fields.length / 4) * 4));
-    const view = new DataView(words.buffer);
-    this.fields.forEach(([name, type], i) => {
-      const v = values[name];
-      if (type === "f32") view.setFloat32(i * 4, v, true);
-      else if (type === "i32") view.setInt32(i * 4, v, true);
-      else view.setUint32(i * 4, v, true);
-    });
+    const words = new Uint32Array(this.wordCount);
+    for (let i = 0; i < this.names.length; i++) words[i] = toWord(values[this.names[i]!], this.kinds[i]!);
     return words;
   }
+
+  /**
+   * Packs values given in declaration order (the launch hot path: no object of named fields to build).
+   * `values.length` must equal the number of fields.
+   */
+  packOrdered(values: ArrayLike<number>): Uint32Array {
+    const words = new Uint32Array(this.wordCount);
+    for (let i = 0; i < this.kinds.length; i++) words[i] = toWord(values[i]!, this.kinds[i]!);
+    return words;
+  }
+}
+
+/** Scratch for reinterpreting a float32's bits as a u32 (the uniform arena is written as words). */
+const f32Scratch = new Float32Array(1);
+const f32ScratchBits = new Uint32Array(f32Scratch.buffer);
+
+/** One uniform word: u32 and i32 as two's complement bits (Uint32Array stores wrap modulo 2³²), f32 as its bits. */
+function toWord(v: number, kind: number): number {
+  if (kind !== 2) return v; // i32: −1 → 0xffffffff by the Uint32Array store
+  f32Scratch[0] = v;
+  return f32ScratchBits[0]!;
 }
 
 /** WebGPU's guaranteed minimum for maxComputeWorkgroupsPerDimension. */

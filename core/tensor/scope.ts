@@ -7,14 +7,25 @@ import type { Tensor } from "./tensor.ts";
 
 const scopes: Set<Tensor>[] = [];
 
-/** Called by the Tensor constructor. */
-export function trackTensor(t: Tensor): void {
-  scopes[scopes.length - 1]?.add(t);
+/**
+ * Called by the Tensor constructor: adds `t` to the innermost open scope. Returns false when no scope is
+ * open (the tensor is the caller's to dispose, so the constructor arms the finalizer safety net at once).
+ */
+export function trackTensor(t: Tensor): boolean {
+  const scope = scopes[scopes.length - 1];
+  if (!scope) return false;
+  scope.add(t);
+  return true;
 }
 
-/** Removes `t` from every open scope, so no `tidy` disposes it. Returns `t`. */
+/**
+ * Removes `t` from every open scope, so no `tidy` disposes it, and arms its finalizer safety net (a tensor
+ * that a scope will dispose never needs one: registering is skipped for the thousands of temporaries of a
+ * training step). Returns `t`.
+ */
 export function keep<T extends Tensor>(t: T): T {
   for (const s of scopes) s.delete(t);
+  onEscape?.(t);
   return t;
 }
 
@@ -27,10 +38,15 @@ function collectTensors(value: unknown, into: Set<Tensor>, isTensor: (v: unknown
 }
 
 let tensorCheck: ((v: unknown) => v is Tensor) | null = null;
+let onEscape: ((t: Tensor) => void) | null = null;
 
-/** tensor.ts registers its instanceof check here (avoids an import cycle at module load). */
-export function registerTensorCheck(check: (v: unknown) => v is Tensor): void {
+/**
+ * tensor.ts registers its instanceof check and what to do with a tensor that leaves every scope (arm its
+ * finalizer) here (avoids an import cycle at module load).
+ */
+export function registerTensorCheck(check: (v: unknown) => v is Tensor, escape: (t: Tensor) => void): void {
   tensorCheck = check;
+  onEscape = escape;
 }
 
 /**
@@ -57,8 +73,9 @@ export function tidy<T>(fn: () => T): T {
   if (tensorCheck) collectTensors(result, kept, tensorCheck);
   const parent = scopes[scopes.length - 1];
   for (const t of scope) {
-    if (kept.has(t)) parent?.add(t);
-    else t.dispose();
+    if (!kept.has(t)) t.dispose();
+    else if (parent) parent.add(t);
+    else onEscape?.(t); // returned out of the outermost scope: now the caller's, with the safety net
   }
   return result;
 }

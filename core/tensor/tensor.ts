@@ -38,10 +38,11 @@ export class Storage {
   }
 }
 
-/** What the finalizer needs: the storage, and whether the tensor already released it. */
+/** What the finalizer needs: the storage, whether the tensor already released it, and whether it is registered. */
 interface StorageRef {
   storage: Storage;
   released: boolean;
+  finalizable: boolean;
 }
 
 const finalizer = new FinalizationRegistry<StorageRef>((ref) => {
@@ -82,9 +83,19 @@ export class Tensor {
     this.backend = storage.backend;
     this.size = sizeOf(shape);
     this.intRange = intRange;
-    this.ref = { storage, released: false };
+    this.ref = { storage, released: false, finalizable: false };
+    if (!trackTensor(this)) this.armFinalizer();
+  }
+
+  /**
+   * Internal: registers the finalizer safety net (idempotent). Tensors created inside `tidy` skip it until
+   * they leave every scope (scope.ts calls this then): the temporaries a scope disposes never need it, and
+   * registering and unregistering thousands per training step cost measurable host time and GC work.
+   */
+  armFinalizer(): void {
+    if (this.ref.finalizable || this.ref.released) return;
+    this.ref.finalizable = true;
     finalizer.register(this, this.ref, this.ref);
-    trackTensor(this);
   }
 
   /** A new contiguous tensor with uninitialised contents. */
@@ -99,6 +110,11 @@ export class Tensor {
 
   get isContiguous(): boolean {
     return isContiguous(this.shape, this.strides);
+  }
+
+  /** Whether the finalizer safety net is registered (internal; see armFinalizer). */
+  get finalizerArmed(): boolean {
+    return this.ref.finalizable;
   }
 
   get isDisposed(): boolean {
@@ -133,7 +149,7 @@ export class Tensor {
   dispose(): void {
     if (this.ref.released) return;
     this.ref.released = true;
-    finalizer.unregister(this.ref);
+    if (this.ref.finalizable) finalizer.unregister(this.ref);
     this.ref.storage.release();
   }
 
@@ -340,4 +356,4 @@ export class Tensor {
   }
 }
 
-registerTensorCheck((v): v is Tensor => v instanceof Tensor);
+registerTensorCheck((v): v is Tensor => v instanceof Tensor, (t) => t.armFinalizer());

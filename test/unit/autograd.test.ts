@@ -4,7 +4,7 @@ import * as assert from "uvu/assert";
 import { GradientError } from "../../core/errors.ts";
 import { noGrad } from "../../core/tensor/autograd.ts";
 import { ones, randn, tensor } from "../../core/tensor/create.ts";
-import { tidy } from "../../core/tensor/scope.ts";
+import { keep, tidy } from "../../core/tensor/scope.ts";
 import type { NamedBackend } from "../harness/backends.ts";
 
 export function register(backends: readonly NamedBackend[]): void {
@@ -103,6 +103,29 @@ export function register(backends: readonly NamedBackend[]): void {
     assert.equal(Array.from(await kept.b.data()).slice(0, 2), [2, 2]);
     kept.b.dispose();
     assert.is(backend.stats().liveBytes, before);
+  });
+
+  s("the finalizer safety net is armed only for tensors that leave every scope", () => {
+    const top = ones([4], { backend });
+    assert.is(top.finalizerArmed, true, "created outside any scope");
+    let temporary = top;
+    let inner = top;
+    let kept = top;
+    const outer = tidy(() => {
+      inner = tidy(() => {
+        temporary = top.mul(2);
+        kept = keep(top.mul(3));
+        return top.mul(4);
+      });
+      assert.is(inner.finalizerArmed, false, "returned into an enclosing scope: still that scope's");
+      return inner.mul(5);
+    });
+    assert.is(temporary.isDisposed, true);
+    assert.is(temporary.finalizerArmed, false, "a temporary the scope disposed never needed it");
+    assert.is(kept.finalizerArmed, true, "keep() hands the tensor to the caller");
+    assert.is(inner.isDisposed, true);
+    assert.is(outer.finalizerArmed, true, "returned out of the outermost scope");
+    for (const t of [top, kept, outer]) t.dispose();
   });
 
   s.run();

@@ -10,7 +10,7 @@
  *
  * How: a launch's bind group is fully described by its pipeline, its buffers with their bound sizes and
  * its uniform slot in the backend's arena; the caller names those in `key` (buffers by the pool's
- * creation number, BufferPool.idOf). They repeat step after step:
+ * creation number, PooledBuffer.id). They repeat step after step:
  * the buffer pool hands out the same buffers (oldest free first, see buffer-pool.ts) and the arena is
  * filled in the same order from each submission's start. (Explicit shared layouts with dynamic uniform
  * offsets and whole-buffer bindings would give more hits, but measured 1.5× slower steps on Dawn/lavapipe

@@ -22,12 +22,20 @@ export function sizeClass(bytes: number): number {
   return Math.ceil(n / step) * step;
 }
 
+/** A buffer the pool made, with what launches need to know about it kept in JavaScript (no native getters). */
+export interface PooledBuffer {
+  readonly gpu: GPUBuffer;
+  /** Creation number (0, 1, 2, …): a short, stable name for the buffer (bind group cache keys). */
+  readonly id: number;
+  /** Bytes (its size class). */
+  readonly size: number;
+}
+
 export class BufferPool {
   /** Per size class, free buffers sorted by creation number, newest first (pop() takes the oldest). */
-  private readonly free = new Map<number, GPUBuffer[]>();
-  private readonly creation = new WeakMap<GPUBuffer, number>();
+  private readonly free = new Map<number, PooledBuffer[]>();
   private created = 0;
-  private readonly everyBuffer = new Set<GPUBuffer>();
+  private readonly everyBuffer = new Set<PooledBuffer>();
   pooledBytes = 0;
   createdBytes = 0;
 
@@ -37,15 +45,8 @@ export class BufferPool {
     private readonly beforeDestroy: (buffer: GPUBuffer) => void = () => {},
   ) {}
 
-  /** The creation number of a buffer this pool made (0, 1, 2, …): a short, stable name for it. */
-  idOf(buffer: GPUBuffer): number {
-    const id = this.creation.get(buffer);
-    if (id === undefined) throw new Error("webpeft internal: a GPU buffer the pool did not create");
-    return id;
-  }
-
   /** A buffer of at least `bytes` bytes (its size is `sizeClass(bytes)`). */
-  acquire(bytes: number): GPUBuffer {
+  acquire(bytes: number): PooledBuffer {
     const size = sizeClass(bytes);
     const list = this.free.get(size);
     const reused = list?.pop();
@@ -53,24 +54,23 @@ export class BufferPool {
       this.pooledBytes -= size;
       return reused;
     }
-    const buffer = this.create(size);
-    this.creation.set(buffer, this.created++);
+    const buffer: PooledBuffer = { gpu: this.create(size), id: this.created++, size };
     this.everyBuffer.add(buffer);
     this.createdBytes += size;
     return buffer;
   }
 
-  release(buffer: GPUBuffer): void {
+  release(buffer: PooledBuffer): void {
     const size = buffer.size;
     let list = this.free.get(size);
     if (!list) this.free.set(size, (list = []));
     // binary search for the first entry older than `buffer` (lists stay sorted newest first)
-    const n = this.idOf(buffer);
+    const n = buffer.id;
     let lo = 0;
     let hi = list.length;
     while (lo < hi) {
       const mid = (lo + hi) >>> 1;
-      if (this.idOf(list[mid]!) > n) lo = mid + 1;
+      if (list[mid]!.id > n) lo = mid + 1;
       else hi = mid;
     }
     list.splice(lo, 0, buffer);
@@ -83,8 +83,8 @@ export class BufferPool {
       for (const b of list) {
         this.everyBuffer.delete(b);
         this.createdBytes -= b.size;
-        this.beforeDestroy(b);
-        b.destroy();
+        this.beforeDestroy(b.gpu);
+        b.gpu.destroy();
       }
     }
     this.free.clear();
@@ -92,7 +92,7 @@ export class BufferPool {
   }
 
   destroyAll(): void {
-    for (const b of this.everyBuffer) b.destroy();
+    for (const b of this.everyBuffer) b.gpu.destroy();
     this.everyBuffer.clear();
     this.free.clear();
     this.pooledBytes = 0;

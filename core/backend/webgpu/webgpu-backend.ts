@@ -19,18 +19,24 @@ import { detectRuntime } from "../../runtime.ts";
 import type { Backend, BackendStats, BufferHandle } from "../backend.ts";
 import type { GpuFeatures, Kernel } from "../kernel.ts";
 import { BindGroupCache } from "./bind-group-cache.ts";
-import { BufferPool } from "./buffer-pool.ts";
+import { BufferPool, type PooledBuffer } from "./buffer-pool.ts";
 import { PipelineCache } from "./pipeline-cache.ts";
 import { KernelProfiler, type KernelTime } from "./profiler.ts";
 
 class GpuBuffer implements BufferHandle {
+  readonly buffer: GPUBuffer;
+  /** Bytes bound for a launch: the bytes used rounded up to whole words (WGSL arrays of 4-byte elements). */
+  readonly boundBytes: number;
   constructor(
     readonly dtype: DType,
     readonly length: number,
-    readonly buffer: GPUBuffer,
+    readonly pooled: PooledBuffer,
     /** Bytes the tensor uses (the GPU buffer may be larger, see sizeClass). */
     readonly byteLength: number,
-  ) {}
+  ) {
+    this.buffer = pooled.gpu;
+    this.boundBytes = Math.max(4, Math.ceil(byteLength / 4) * 4);
+  }
 }
 
 export interface WebGPUBackendOptions {
@@ -131,6 +137,10 @@ class WebGPUBackendImpl implements WebGPUBackend {
   private readonly uniformAlign: number;
   private readonly arena: GPUBuffer;
   private readonly arenaHost: Uint8Array;
+  /** The same memory as 32-bit words (uniforms are packed as words). */
+  private readonly arenaWords: Uint32Array;
+  /** The pipeline last set in the open compute pass (setPipeline is skipped when the next launch uses it too). */
+  private passPipeline: GPUComputePipeline | null = null;
   private arenaUsed = 0;
   private encoder: GPUCommandEncoder | null = null;
   private pass: GPUComputePassEncoder | null = null;
@@ -160,6 +170,7 @@ class WebGPUBackendImpl implements WebGPUBackend {
     this.pipelines = new PipelineCache(device);
     this.arena = device.createBuffer({ label: "webpeft uniforms", size: arenaBytes, usage: UNIFORM_USAGE });
     this.arenaHost = new Uint8Array(arenaBytes);
+    this.arenaWords = new Uint32Array(this.arenaHost.buffer);
     device.lost.then((info) => {
       if (!this.disposed) this.lost = DeviceLostError.of(info.reason ?? "unknown", info.message ?? "");
     });
@@ -211,8 +222,8 @@ class WebGPUBackendImpl implements WebGPUBackend {
 
   free(handle: BufferHandle): void {
     const b = this.asGpu(handle);
-    this.liveBytes -= b.buffer.size;
-    if (!this.disposed) this.pool.release(b.buffer);
+    this.liveBytes -= b.pooled.size;
+    if (!this.disposed) this.pool.release(b.pooled);
   }
 
   upload(handle: BufferHandle, data: AnyTypedArray, offset = 0): void {
@@ -253,26 +264,35 @@ class WebGPUBackendImpl implements WebGPUBackend {
     return out;
   }
 
+  /**
+   * Records one launch. This is the hot path of every step (hundreds of launches, each a few µs of
+   * JavaScript on top of the three native calls): no per-launch shader text, bind group or typed-array view.
+   */
   dispatch<P>(kernel: Kernel<P>, params: P, buffers: readonly BufferHandle[]): void {
     this.checkUsable();
     const launch = kernel.gpu(params, this.features);
     const [x, y, z] = launch.workgroups;
     if (x === 0 || y === 0 || z === 0) return;
     const pipeline = this.pipelines.get(launch.key, launch.source);
-    const uniformBytes = launch.uniforms.byteLength;
+    const uniforms = launch.uniforms;
+    const uniformBytes = uniforms.byteLength;
     const slot = Math.ceil(uniformBytes / this.uniformAlign) * this.uniformAlign;
     if (this.arenaUsed + slot > this.arenaHost.byteLength) this.flush();
     const uniformOffset = this.arenaUsed;
-    this.arenaHost.set(new Uint8Array(launch.uniforms.buffer, launch.uniforms.byteOffset, uniformBytes), uniformOffset);
+    this.arenaWords.set(uniforms, uniformOffset / 4);
     this.arenaUsed += slot;
 
-    // bound sizes are rounded up to whole words: WGSL arrays of 4-byte elements
-    const gpu = buffers.map((h) => this.asGpu(h));
-    const sizes = gpu.map((b) => Math.max(4, Math.ceil(b.byteLength / 4) * 4));
-    let key = `${launch.key}|${uniformOffset}:${uniformBytes}`;
-    for (let i = 0; i < gpu.length; i++) key += `|${this.pool.idOf(gpu[i]!.buffer)}:${sizes[i]}`;
+    // The group is determined by the pipeline (launch key, which also fixes the uniform size), the uniform
+    // slot and the bound buffers with their bound sizes (see bind-group-cache.ts).
+    const gpu: GpuBuffer[] = [];
+    let key = `${launch.key}|${uniformOffset}`;
+    for (const h of buffers) {
+      const b = this.asGpu(h);
+      gpu.push(b);
+      key += `|${b.pooled.id}:${b.boundBytes}`;
+    }
     const bindGroup = this.bindGroups.get(key, () => {
-      const entries: GPUBindGroupEntry[] = gpu.map((b, binding) => ({ binding, resource: { buffer: b.buffer, size: sizes[binding]! } }));
+      const entries: GPUBindGroupEntry[] = gpu.map((b, binding) => ({ binding, resource: { buffer: b.buffer, size: b.boundBytes } }));
       entries.push({ binding: buffers.length, resource: { buffer: this.arena, offset: uniformOffset, size: uniformBytes } });
       return { group: this.device.createBindGroup({ layout: pipeline.getBindGroupLayout(0), entries }), buffers: gpu.map((b) => b.buffer) };
     });
@@ -287,9 +307,13 @@ class WebGPUBackendImpl implements WebGPUBackend {
       this.encoder ??= this.device.createCommandEncoder();
       this.pass = this.encoder.beginComputePass();
     }
-    this.pass!.setPipeline(pipeline);
-    this.pass!.setBindGroup(0, bindGroup);
-    this.pass!.dispatchWorkgroups(x, y, z);
+    const pass = this.pass!;
+    if (this.passPipeline !== pipeline) {
+      pass.setPipeline(pipeline);
+      this.passPipeline = pipeline;
+    }
+    pass.setBindGroup(0, bindGroup);
+    pass.dispatchWorkgroups(x, y, z);
     if (this.profiler) this.endPass();
     this.pendingDispatches++;
     this.dispatches++;
@@ -317,6 +341,7 @@ class WebGPUBackendImpl implements WebGPUBackend {
     if (this.pass) {
       this.pass.end();
       this.pass = null;
+      this.passPipeline = null;
     }
   }
 
