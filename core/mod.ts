@@ -36,6 +36,7 @@ export {
 export {
   abs,
   add,
+  addScaled,
   compare,
   div,
   exp,
@@ -57,11 +58,11 @@ export {
 } from "./tensor/ops/elementwise.ts";
 export { max, mean, sum, type ReduceOptions } from "./tensor/ops/reduce.ts";
 export { concat, contiguous, expand, permute, reshape, slice, squeeze, transpose, unsqueeze } from "./tensor/ops/views.ts";
-export { matmul } from "./tensor/ops/matmul.ts";
+export { batchedMatmul, matmul } from "./tensor/ops/matmul.ts";
 export { logSoftmax, softmax } from "./tensor/ops/softmax.ts";
 export { gather } from "./tensor/ops/gather.ts";
 export { crossEntropy, type CrossEntropyOptions } from "./tensor/ops/cross-entropy.ts";
-export { dropout, type DropoutOptions } from "./tensor/ops/dropout.ts";
+export { dropout, dropoutAdd, type DropoutOptions } from "./tensor/ops/dropout.ts";
 export { argmax } from "./tensor/ops/reduce.ts";
 export { checkpoint } from "./tensor/checkpoint.ts";
 

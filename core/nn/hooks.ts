@@ -27,6 +27,11 @@ export interface HookEntry {
   readonly fn: (x: Tensor, base: (x: Tensor) => Tensor) => Tensor;
   /** Whether the hook runs now (its adapter is active, not disabled, not merged into the weights). */
   readonly active: () => boolean;
+  /**
+   * parallel only, optional: out + Δ(x) computed in fewer kernel launches than `out.add(fn(x))` (e.g. the
+   * add fused into Δ's last op). Must equal that sum up to float rounding; runHooked prefers it.
+   */
+  readonly addTo?: (x: Tensor, out: Tensor) => Tensor;
 }
 
 /** Anything that can carry hooks (every Module does). */
@@ -42,7 +47,7 @@ export function runHooked(module: Hookable, x: Tensor, base: (x: Tensor) => Tens
   for (const h of hooks) if (h.kind === "replace" && h.active()) replace = h;
   let out = replace ? replace.fn(x, base) : base(x);
   for (const h of hooks) {
-    if (h.kind === "parallel" && h.active()) out = out.add(h.fn(x, base));
+    if (h.kind === "parallel" && h.active()) out = h.addTo ? h.addTo(x, out) : out.add(h.fn(x, base));
   }
   for (const h of hooks) {
     if (h.kind === "sequential" && h.active()) out = h.fn(out, base);

@@ -4,6 +4,7 @@
  * Shape legend: B batch, L length, D model width, F feed-forward width.
  */
 import { ShapeError } from "../errors.ts";
+import { dropoutAdd } from "../tensor/ops/dropout.ts";
 import { gather } from "../tensor/ops/gather.ts";
 import { rmsNorm } from "../tensor/ops/rms-norm.ts";
 import { tidy } from "../tensor/scope.ts";
@@ -110,5 +111,10 @@ export class Dropout extends Module {
 
   forward(x: Tensor): Tensor {
     return this.training && this.p > 0 ? x.dropout(this.p) : x;
+  }
+
+  /** residual + forward(x), in one launch while training (the same mask as the two ops, see dropoutAdd). */
+  addTo(residual: Tensor, x: Tensor): Tensor {
+    return this.training && this.p > 0 ? dropoutAdd(residual, x, this.p) : residual.add(x);
   }
 }

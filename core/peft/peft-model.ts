@@ -101,8 +101,8 @@ export class PeftModel {
     const backend = model.backend;
     const dtype = model.dtype;
     const isActive = () => !this.disabled && this.activeNames.has(name);
-    const attach = (module: Module, kind: HookEntry["kind"], fn: HookEntry["fn"], active: () => boolean) => {
-      const entry: HookEntry = { adapter: name, kind, fn, active };
+    const attach = (module: Module, kind: HookEntry["kind"], fn: HookEntry["fn"], active: () => boolean, addTo?: HookEntry["addTo"]) => {
+      const entry: HookEntry = { adapter: name, kind, fn, active, ...(addTo ? { addTo } : {}) };
       module.hooks.push(entry);
       state.hooks.push({ module, entry });
     };
@@ -137,7 +137,7 @@ export class PeftModel {
       normal: (path, shape, std) => own(path, randn(sized(path, shape), { backend, dtype, std, seed: hashSeed(seed, `${name}/${path}`) })),
       uniform: (path, shape, bound) => own(path, rand(sized(path, shape), { backend, dtype, low: -bound, high: bound, seed: hashSeed(seed, `${name}/${path}`) })),
       kaimingUniform: (path, shape) => ctx.uniform(path, shape, 1 / Math.sqrt(shape[1])),
-      parallel: (module, delta) => attach(module, "parallel", (x) => delta(x), () => isActive() && !state.merged),
+      parallel: (module, delta, addTo) => attach(module, "parallel", (x) => delta(x), () => isActive() && !state.merged, addTo),
       sequential: (module, after) => attach(module, "sequential", (out) => after(out), isActive),
       replace: (module, fn) => attach(module, "replace", fn, isActive),
       mergeable: (linear, deltaWeight) => {

@@ -50,8 +50,11 @@ export interface InjectContext<C> {
   uniform(path: string, shape: readonly number[], bound: number): Tensor;
   /** PyTorch's kaiming_uniform_(a=√5) for a (rows, fan_in) matrix: U(−1/√fan_in, 1/√fan_in). */
   kaimingUniform(path: string, shape: readonly [number, number]): Tensor;
-  /** Hooks (see hooks.ts); they run while this adapter is active. */
-  parallel(module: Module, delta: (x: Tensor) => Tensor): void;
+  /**
+   * Hooks (see hooks.ts); they run while this adapter is active. A parallel hook may also give `addTo`:
+   * out + delta(x) in fewer kernel launches (the add fused into delta's last op), used in its place.
+   */
+  parallel(module: Module, delta: (x: Tensor) => Tensor, addTo?: (x: Tensor, out: Tensor) => Tensor): void;
   sequential(module: Module, after: (out: Tensor) => Tensor): void;
   replace(module: Module, fn: (x: Tensor, base: (x: Tensor) => Tensor) => Tensor): void;
   /**

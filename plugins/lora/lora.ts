@@ -9,6 +9,8 @@ import * as v from "valibot";
 import { PluginConfigError } from "../../core/peft/errors.ts";
 import type { AdapterFormat, PeftPlugin } from "../../core/peft/plugin.ts";
 import { type TargetSpec, matchTargets, targetFields } from "../../core/peft/targets.ts";
+import { addScaled } from "../../core/tensor/ops/elementwise.ts";
+import type { Tensor } from "../../core/tensor/tensor.ts";
 
 /** LoRA's config (HF PEFT's names in parentheses). */
 export interface LoraConfig extends TargetSpec {
@@ -93,10 +95,13 @@ export const lora: PeftPlugin<LoraConfig> = {
     for (const { path, module } of ctx.targets(config, "linear")) {
       const A = ctx.kaimingUniform(`${path}.lora_A.weight`, [config.r, module.inFeatures]); // (r, in)
       const B = ctx.zeros(`${path}.lora_B.weight`, [module.outFeatures, config.r]); // (out, r)
-      ctx.parallel(module, (x) => {
-        const input = ctx.dropout(x, config.dropout);
-        return input.matmul(A.transpose()).matmul(B.transpose()).mul(scale); // (…, in) → (…, r) → (…, out)
-      });
+      // (…, in) → (…, r) → (…, out), scaled
+      const update = (x: Tensor) => ctx.dropout(x, config.dropout).matmul(A.transpose()).matmul(B.transpose());
+      ctx.parallel(
+        module,
+        (x) => update(x).mul(scale),
+        (x, out) => addScaled(out, update(x), scale), // out + scale·update in one launch
+      );
       ctx.mergeable(module, () => B.matmul(A).mul(scale)); // (out, in)
     }
   },

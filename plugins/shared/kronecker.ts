@@ -9,6 +9,7 @@
 import * as v from "valibot";
 import { PluginConfigError } from "../../core/peft/errors.ts";
 import type { Tensor } from "../../core/tensor/tensor.ts";
+import { batchedMatmul } from "../../core/tensor/ops/matmul.ts";
 
 // ---- factor shapes --------------------------------------------------------------------------------
 
@@ -150,9 +151,9 @@ export function kronApply(x: Tensor, A: Tensor, B: Tensor, options: KronApplyOpt
   let y3: Tensor;
   if (order === "B-first") {
     const z = x.reshape([-1, b2]).matmul(Bt); // (N·a2, b2)·(b2, b1) → (N·a2, b1)
-    y3 = As.matmul(z.reshape([-1, a2, b1])); // (a1, a2)·(N, a2, b1) → (N, a1, b1)
+    y3 = batchedMatmul(As, z.reshape([-1, a2, b1])); // (a1, a2)·(N, a2, b1) → (N, a1, b1)
   } else {
-    const t = As.matmul(x.reshape([-1, a2, b2])); // (a1, a2)·(N, a2, b2) → (N, a1, b2)
+    const t = batchedMatmul(As, x.reshape([-1, a2, b2])); // (a1, a2)·(N, a2, b2) → (N, a1, b2)
     y3 = t.reshape([-1, b2]).matmul(Bt); // (N·a1, b2)·(b2, b1) → (N·a1, b1)
   }
   return y3.reshape([...lead, a1 * b1]); // (…, out), a view

@@ -4,6 +4,8 @@ import { gather } from "../../core/tensor/ops/gather.ts";
 import { rmsNorm } from "../../core/tensor/ops/rms-norm.ts";
 import { addN } from "../../core/tensor/ops/add-n.ts";
 import { biasedSoftmax } from "../../core/tensor/ops/biased-softmax.ts";
+import { dropout, dropoutAdd } from "../../core/tensor/ops/dropout.ts";
+import { addScaled } from "../../core/tensor/ops/elementwise.ts";
 import { MASK_VALUE } from "../../core/models/t5/model.ts";
 import { tensor } from "../../core/tensor/create.ts";
 import { Generator } from "../../core/tensor/random.ts";
@@ -83,6 +85,10 @@ const cases: OpCase[] = [
   { name: "biased softmax, position bias [2,3,5,7]+[1,3,5,7]", inputs: [{ shape: [2, 3, 5, 7], domain: { kind: "normal", scale: 3 } }, { shape: [1, 3, 5, 7] }], fn: (x, b) => biasedSoftmax(x, b), forward: ROW, gradient: ROW_GRAD },
   { name: "biased softmax, mask row [2,3,5,70]+[2,1,1,70]", inputs: [{ shape: [2, 3, 5, 70], domain: { kind: "normal", scale: 3 } }, { shape: [2, 1, 1, 70] }], fn: (x, b) => biasedSoftmax(x, b), forward: ROW, gradient: ROW_GRAD },
   { name: "biased softmax, one row [9]+[9]", inputs: [{ shape: [9] }, { shape: [9] }], fn: (x, b) => biasedSoftmax(x, b), forward: ROW, gradient: ROW_GRAD },
+  // fused adds (elementwise.ts addScaled, dropout.ts dropoutAdd); the fused suite below checks them against the two-op forms
+  { name: "addScaled a + 0.7·b [17,37]", inputs: [{ shape: [17, 37] }, { shape: [17, 37] }], fn: (a, b) => addScaled(a, b, 0.7), forward: SUM3, gradient: SUM3 },
+  { name: "addScaled broadcast a [3,17,5] + 2·b [17,5]", inputs: [{ shape: [3, 17, 5] }, { shape: [17, 5] }], fn: (a, b) => addScaled(a, b, 2), forward: SUM3, gradient: SUM3 },
+  { name: "dropoutAdd p=0.3 seed 7 [17,37]", inputs: [{ shape: [17, 37] }, { shape: [17, 37] }], fn: (a, b) => dropoutAdd(a, b, 0.3, { seed: 7 }), forward: SUM3, gradient: { rtol: 1e-6, atol: 0 } },
   { name: "dropout p=0.3 seed 7 [17,37]", inputs: [{ shape: [17, 37] }], fn: (x) => x.dropout(0.3, { seed: 7 }), forward: { rtol: 1e-6, atol: 0 }, gradient: { rtol: 1e-6, atol: 0 } },
   { name: "concat axis 0 [3,17]+[5,17]", inputs: [{ shape: [3, 17] }, { shape: [5, 17] }], fn: (a, b) => concat([a, b], 0), forward: EXACT, gradient: EXACT },
   {
@@ -160,6 +166,41 @@ function fusedSuite(backends: readonly NamedBackend[]): void {
         assertClose(fused.y, composed.y, { rtol: 0, atol: 0 }, "forward");
         assertClose(fused.dx, composed.dx, { rtol: 0, atol: 0 }, "dx");
         assertClose(fused.db, composed.db, tol, "db");
+      });
+    }
+  }
+  for (const { name, backend } of backends) {
+    // the fused adds against their two-op forms: same mask for dropoutAdd; values within one float32 rounding
+    // of the intermediate on the cpu backend (it rounds between the two ops), bit-identical on WebGPU
+    const exactOnGpu: Tolerance = name.startsWith("webgpu") ? { rtol: 0, atol: 0 } : { rtol: 1e-6, atol: 1e-7 };
+    for (const [what, fused, composed] of [
+      ["addScaled(a, b, 0.7) = a + b·0.7", (a: Tensor, b: Tensor) => addScaled(a, b, 0.7), (a: Tensor, b: Tensor) => a.add(b.mul(0.7))],
+      ["dropoutAdd(a, b, 0.3) = a + dropout(b, 0.3)", (a: Tensor, b: Tensor) => dropoutAdd(a, b, 0.3, { seed: 5 }), (a: Tensor, b: Tensor) => a.add(dropout(b, 0.3, { seed: 5 }))],
+    ] as const) {
+      s(`${what} on ${name}`, async () => {
+        const gen = new Generator(14);
+        const shape = [3, 7, 20];
+        const draw = () => Float32Array.from({ length: 3 * 7 * 20 }, () => gen.normal());
+        const [as, bs, cs] = [draw(), draw(), draw()];
+        const run = async (f: (a: Tensor, b: Tensor) => Tensor) => {
+          const a = tensor(as, { backend, shape, requiresGrad: true });
+          const b = tensor(bs, { backend, shape, requiresGrad: true });
+          const c = tensor(cs, { backend, shape });
+          const y = f(a, b);
+          y.backward({ grad: c });
+          const out = { y: await y.data(), da: await a.grad!.data(), db: await b.grad!.data() };
+          for (const t of [a.grad, b.grad, a, b, c, y]) t?.dispose();
+          return out;
+        };
+        const before = backend.stats().dispatches;
+        const one = await run(fused);
+        const fusedLaunches = backend.stats().dispatches - before;
+        const two = await run(composed);
+        const composedLaunches = backend.stats().dispatches - before - fusedLaunches;
+        assertClose(one.y, two.y, exactOnGpu, "forward");
+        assertClose(one.da, two.da, { rtol: 0, atol: 0 }, "da");
+        assertClose(one.db, two.db, exactOnGpu, "db");
+        if (!(fusedLaunches < composedLaunches)) throw new Error(`fused: ${fusedLaunches} launches, composed: ${composedLaunches}`);
       });
     }
   }

@@ -448,7 +448,7 @@ export class T5LayerSelfAttention extends Module {
       }
       // hooks on the attention block see its input (the normed hidden state) and its output
       const attended = runHooked(a, normed, (x) => a.attend(a.splitHeads(a.q.forward(x)), k, v, bias));
-      return h.add(this.dropout.forward(attended));
+      return this.dropout.addTo(h, attended);
     });
   }
 }
@@ -478,7 +478,7 @@ export class T5LayerCrossAttention extends Module {
       const normed = this.layer_norm.forward(h);
       const [k, v] = cached ?? this.encoderKeyValues(encoderHidden);
       const attended = runHooked(a, normed, (x) => a.attend(a.splitHeads(a.q.forward(x)), k, v, encoderBias));
-      return h.add(this.dropout.forward(attended));
+      return this.dropout.addTo(h, attended);
     });
   }
 }
@@ -556,7 +556,7 @@ export class T5LayerFF extends Module {
   }
 
   forward(h: Tensor): Tensor {
-    return tidy(() => h.add(this.dropout.forward(this.DenseReluDense.forward(this.layer_norm.forward(h)))));
+    return tidy(() => this.dropout.addTo(h, this.DenseReluDense.forward(this.layer_norm.forward(h))));
   }
 }
 

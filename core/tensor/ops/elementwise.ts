@@ -10,9 +10,9 @@ import { type Kernel, ParamLayout, entryBuiltins, linearWorkgroupIndex, spreadWo
 import { DTypeError } from "../../errors.ts";
 import { record } from "../autograd.ts";
 import { type AnyTypedArray, type DType, isFloat } from "../dtype.ts";
-import { broadcastShapes, broadcastStrides, isContiguous } from "../shape.ts";
+import { broadcastShapes, broadcastStrides, isContiguous, sizeOf } from "../shape.ts";
 import { Tensor } from "../tensor.ts";
-import { type Operand, checkRank, collapse, forEachStrided, stridedFields, stridedValues, wgslOffsets } from "./strided.ts";
+import { type Operand, checkRank, collapse, forEachStrided, stridedFields, wgslOffsets } from "./strided.ts";
 import { sumToShape } from "./reduce.ts";
 import { full } from "./fill.ts";
 
@@ -193,6 +193,14 @@ const rules = {
     wgsl: "select(0.0, a / (1.0 - s), dropout_uniform(i, seed) >= s)",
   },
   add: { arity: 2, cpu: (a, b) => a + b, wgsl: "a + b" },
+  /** a + s·b in one pass (a LoRA update added to the base output) */
+  addScaled: { arity: 2, cpu: (a, b, _c, s) => a + s * b, wgsl: "a + s * b" },
+  /** a + dropout_s(b) in one pass (a residual add after dropout); same mask as `dropout` over the output index */
+  dropoutAdd: {
+    arity: 2,
+    cpu: (a, b, _c, s, i, seed) => a + (dropoutUniform(i, seed) >= s ? b / (1 - s) : 0),
+    wgsl: "a + select(0.0, b / (1.0 - s), dropout_uniform(i, seed) >= s)",
+  },
   sub: { arity: 2, cpu: (a, b) => a - b, wgsl: "a - b" },
   mul: { arity: 2, cpu: (a, b) => a * b, wgsl: "a * b" },
   div: { arity: 2, cpu: (a, b) => a / b, wgsl: "a / b" },
@@ -256,22 +264,59 @@ export const elementwiseKernel: Kernel<EwParams> = {
   gpu(p) {
     const rule = ruleTable[p.op];
     const k = rule.arity;
-    const names = [...OPERAND_NAMES.slice(0, k), "o"];
-    const types = p.dtypes.map((d) => (d === "int32" ? "i32" : "f32"));
     const plan = vec4Plan(p.shape, p.operands);
     const shape = plan ? plan.shape : p.shape;
     const operands = plan ? plan.operands : p.operands;
     const rank = shape.length;
-    const dense = new Set(names.filter((_, j) => isContiguous(shape, operands[j]!.strides)));
-    const modes = names.map((n, j) => (plan ? (plan.splat[j] ? "p" : "v") : "") + (dense.has(n) ? "d" : "s"));
-    const layout = new ParamLayout([...stridedFields(rank, names), ["s", "f32"], ["seed", "u32"]]);
-    const key = `ew:${p.op}:r${rank}:${types.join(",")}:${modes.join("")}`;
-    const n = shape.reduce((x, y) => x * y, 1);
-    const elementType = (j: number) => (plan && !plan.splat[j] ? `vec4<${types[j]}>` : types[j]!);
-    const compute = plan ? vec4Body(p.op, rule, names, types, plan.splat) : scalarBody(p.op, rule, names);
+    // per operand (inputs, then the output): "p" splat / "v" vec4 / "" scalar, then "d" dense / "s" strided
+    let modes = "";
+    let types = "";
+    for (let j = 0; j <= k; j++) {
+      modes += (plan ? (plan.splat[j] ? "p" : "v") : "") + (isContiguous(shape, operands[j]!.strides) ? "d" : "s");
+      types += (j > 0 ? "," : "") + (p.dtypes[j] === "int32" ? "i32" : "f32");
+    }
+    const key = `ew:${p.op}:r${rank}:${types}:${modes}`;
+    const variant = ewVariant(key, p.op, rank, types.split(","), modes, plan !== null);
+    // uniforms in stridedFields order (n, shape, then offset and strides per operand), then s and seed
+    const words: number[] = [sizeOf(shape), ...shape];
+    for (let j = 0; j <= k; j++) words.push(operands[j]!.offset, ...operands[j]!.strides);
+    words.push(p.s, p.seed);
     return {
       key,
-      source: () => `
+      source: variant.source,
+      uniforms: variant.layout.packOrdered(words),
+      workgroups: spreadWorkgroups(Math.ceil(words[0]! / WG)),
+    };
+  },
+};
+
+/** What an elementwise launch key determines: its uniform layout and (generated on first use) its WGSL. */
+interface EwVariant {
+  readonly layout: ParamLayout<string>;
+  readonly source: () => string;
+}
+
+/** By launch key: built once per specialisation, so a launch only computes its key and uniforms. */
+const ewVariants = new Map<string, EwVariant>();
+
+/**
+ * The variant for `key`: `types` per operand (inputs then output), `modes` as in the key (per operand an
+ * optional "p"/"v" for splat/vec4 when `vec4`, then "d" dense or "s" strided).
+ */
+function ewVariant(key: string, op: ElementwiseOp, rank: number, types: readonly string[], modes: string, vec4: boolean): EwVariant {
+  const cached = ewVariants.get(key);
+  if (cached) return cached;
+  const rule = ruleTable[op];
+  const k = rule.arity;
+  const names = [...OPERAND_NAMES.slice(0, k), "o"];
+  const perOperand = modes.match(vec4 ? /[pv][ds]/g : /[ds]/g)!;
+  const splat = perOperand.map((m) => m[0] === "p");
+  const dense = new Set(names.filter((_, j) => perOperand[j]!.endsWith("d")));
+  const layout = new ParamLayout([...stridedFields(rank, names), ["s", "f32"], ["seed", "u32"]]);
+  const elementType = (j: number) => (vec4 && !splat[j] ? `vec4<${types[j]}>` : types[j]!);
+  let code: string | undefined;
+  const source = () =>
+    (code ??= `
 ${names.slice(0, k).map((name, j) => storage(j, name.toUpperCase(), elementType(j), "read")).join("\n")}
 ${storage(k, "O", elementType(k), "read_write")}
 ${uniformParams(k + 1, layout)}
@@ -283,13 +328,12 @@ fn main(${entryBuiltins}) {
   ${wgslOffsets(rank, names, "v", dense)}
   let s = P.s;
   let seed = P.seed;
-  ${compute}
-}`,
-      uniforms: layout.pack({ ...stridedValues(shape, names, operands), s: p.s, seed: p.seed }),
-      workgroups: spreadWorkgroups(Math.ceil(n / WG)),
-    };
-  },
-};
+  ${vec4 ? vec4Body(op, rule, names, types, splat) : scalarBody(op, rule, names)}
+}`);
+  const variant = { layout, source };
+  ewVariants.set(key, variant);
+  return variant;
+}
 
 /** WGSL for one element per invocation: v is the element index. */
 function scalarBody(op: ElementwiseOp, rule: EwRule, names: readonly string[]): string {
@@ -403,6 +447,17 @@ export function add(a: Tensor, b: Tensor | number): Tensor {
   }
   // d(a+b)/da = 1, d(a+b)/db = 1
   return record("add", elementwise("add", [a, b]), [a, b], (g) => [sumToShape(g, a.shape), sumToShape(g, b.shape)]);
+}
+
+/**
+ * a + s·b in one launch instead of two (mul, then add). d/da = 1, d/db = s; each summed over the axes its
+ * input was broadcast along.
+ */
+export function addScaled(a: Tensor, b: Tensor, s: number): Tensor {
+  return record("addScaled", elementwise("addScaled", [a, b], s), [a, b], (g) => [
+    sumToShape(g, a.shape),
+    b.requiresGrad ? sumToShape(elementwise("mulScalar", [g], s), b.shape) : null,
+  ]);
 }
 
 export function sub(a: Tensor, b: Tensor | number): Tensor {

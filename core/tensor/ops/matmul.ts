@@ -20,7 +20,16 @@ import { isFloat } from "../dtype.ts";
 import { broadcastShapes, broadcastStrides, contiguousStrides, sizeOf } from "../shape.ts";
 import { Tensor } from "../tensor.ts";
 import { fillKernel } from "./fill.ts";
-import { chooseMatmulSpec, chooseMatmulTuning, matmulWorkgroups, naiveMatmulShader, tiledMatmulShader } from "./matmul-wgsl.ts";
+import {
+  type MatmulShader,
+  type MatmulShaderSpec,
+  type MatmulTuning,
+  chooseMatmulSpec,
+  chooseMatmulTuning,
+  matmulWorkgroups,
+  naiveMatmulShader,
+  tiledMatmulShader,
+} from "./matmul-wgsl.ts";
 import { sumToShape } from "./reduce.ts";
 import { collapse } from "./strided.ts";
 import { squeeze, transpose, unsqueeze } from "./views.ts";
@@ -59,11 +68,6 @@ const layout = new ParamLayout(
     ["bBatchStride0", "u32"], ["bBatchStride1", "u32"], ["bBatchStride2", "u32"], ["bBatchStride3", "u32"],
   ] as const,
 );
-
-/** Pads batch shape/strides on the left to MAX_BATCH_RANK axes (size 1, stride 0). */
-function padBatch(values: readonly number[], fill: number): number[] {
-  return [...new Array<number>(MAX_BATCH_RANK - values.length).fill(fill), ...values];
-}
 
 export const matmulKernel: Kernel<MatmulParams> = {
   name: "matmul",
@@ -119,27 +123,47 @@ export const matmulKernel: Kernel<MatmulParams> = {
   },
   gpu(p, device) {
     const spec = chooseMatmulSpec({ ...p, subgroupSize: device.subgroupSize });
-    const tuning = chooseMatmulTuning(p.M, p.N, spec.subgroupSize);
-    const shader = p.variant === "naive" ? naiveMatmulShader(spec) : tiledMatmulShader(spec, tuning);
+    const naive = p.variant === "naive";
+    const tuning = naive ? null : chooseMatmulTuning(p.M, p.N, spec.subgroupSize);
+    // The key names the specialisation; the WGSL is generated once per key (shaderFor), never per launch.
+    const key = naive ? `matmul:naive:${specKey(spec)}` : `matmul:tiled:${specKey(spec)}:${tuning!.R}x${tuning!.SGM}x${tuning!.SGN}`;
+    const shader = shaderFor(key, spec, tuning);
     const batchCount = sizeOf(p.batchShape);
-    const batchShape = padBatch(p.batchShape, 1);
-    const aB = padBatch(p.aBatchStrides, 0);
-    const bB = padBatch(p.bBatchStrides, 0);
+    const words = [p.M, p.N, p.K, batchCount, p.aOffset, p.bOffset, p.cOffset, p.aStrideM, p.aStrideK, p.bStrideK, p.bStrideN];
+    pushBatch(words, p.batchShape, 1);
+    pushBatch(words, p.aBatchStrides, 0);
+    pushBatch(words, p.bBatchStrides, 0);
     return {
-      key: `matmul:${p.variant ?? "tiled"}:${JSON.stringify(spec)}${p.variant === "naive" ? "" : `:${tuning.R}x${tuning.SGM}x${tuning.SGN}`}`,
+      key,
       source: () => shader.code,
-      uniforms: layout.pack({
-        M: p.M, N: p.N, K: p.K, batchCount,
-        aOffset: p.aOffset, bOffset: p.bOffset, cOffset: p.cOffset,
-        aStrideM: p.aStrideM, aStrideK: p.aStrideK, bStrideK: p.bStrideK, bStrideN: p.bStrideN,
-        batchShape0: batchShape[0]!, batchShape1: batchShape[1]!, batchShape2: batchShape[2]!, batchShape3: batchShape[3]!,
-        aBatchStride0: aB[0]!, aBatchStride1: aB[1]!, aBatchStride2: aB[2]!, aBatchStride3: aB[3]!,
-        bBatchStride0: bB[0]!, bBatchStride1: bB[1]!, bBatchStride2: bB[2]!, bBatchStride3: bB[3]!,
-      }),
+      uniforms: layout.packOrdered(words),
       workgroups: matmulWorkgroups(shader, p.M, p.N, batchCount),
     };
   },
 };
+
+/** The specialisation as a short key: transposes, vec4 operands, subgroup size. */
+function specKey(s: MatmulShaderSpec): string {
+  return `${s.aTransposed ? "aT" : "a"}${s.bTransposed ? "bT" : "b"}${s.vecA ? "+vA" : ""}${s.vecB ? "+vB" : ""}${s.vecC ? "+vC" : ""}:sg${s.subgroupSize}`;
+}
+
+/** Generated shaders by launch key (a handful per model: the specialisations, not the shapes). */
+const shaders = new Map<string, MatmulShader>();
+
+function shaderFor(key: string, spec: MatmulShaderSpec, tuning: MatmulTuning | null): MatmulShader {
+  let shader = shaders.get(key);
+  if (!shader) {
+    shader = tuning ? tiledMatmulShader(spec, tuning) : naiveMatmulShader(spec);
+    shaders.set(key, shader);
+  }
+  return shader;
+}
+
+/** Appends batch shape/strides padded on the left to MAX_BATCH_RANK axes (size 1, stride 0). */
+function pushBatch(words: number[], values: readonly number[], fill: number): void {
+  for (let d = values.length; d < MAX_BATCH_RANK; d++) words.push(fill);
+  for (const v of values) words.push(v);
+}
 
 /** Kernel params for a (…, M, K) · (…, K, N) product into a new contiguous C; rank ≥ 2 operands. */
 export function matmulParams(a: Tensor, b: Tensor, variant?: "tiled" | "naive"): { params: MatmulParams; outShape: number[] } {
@@ -236,6 +260,16 @@ export function matmul(a: Tensor, b: Tensor): Tensor {
     flat.dispose();
     return out;
   }
+  return batchedMatmul(a, b);
+}
+
+/**
+ * A·B for rank ≥ 2 operands as ONE launch over the broadcast batch, never folding batch axes into rows or
+ * columns (which `matmul` does when it saves launches on large products, at the price of a copy for a
+ * shared left operand). For a small matrix applied to every token (KronA's A·Z_n): no copies forward or
+ * backward; its gradient sums the per-token products (one reduction).
+ */
+export function batchedMatmul(a: Tensor, b: Tensor): Tensor {
   const out = matmulRaw(a, b);
   return record(
     "matmul",
