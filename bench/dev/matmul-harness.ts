@@ -161,7 +161,15 @@ function packParams(p: Problem): Uint32Array<ArrayBuffer> {
     p.aStrideM, p.aStrideK, p.bStrideK, p.bStrideN,
     ...pad4(p.batchShape, 1), ...pad4(p.aBatchStrides, 0), ...pad4(p.bBatchStrides, 0),
   ];
-  const out = new Uint32Array(24); // 92 bytes used, buffer padded to 96
+  // C contiguous: row stride N, batch strides M·N·(inner batch sizes); no residual
+  const cBatch: number[] = [];
+  let acc = p.M * p.N;
+  for (let d = p.batchShape.length - 1; d >= 0; d--) {
+    cBatch.unshift(acc);
+    acc *= p.batchShape[d]!;
+  }
+  words.push(p.N, ...pad4(cBatch, 0), 0, 0, 0, 0, 0, 0);
+  const out = new Uint32Array(36); // 34 words used, padded to a multiple of 4
   out.set(words);
   return out;
 }

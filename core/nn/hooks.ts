@@ -55,6 +55,20 @@ export function runHooked(module: Hookable, x: Tensor, base: (x: Tensor) => Tens
   return out;
 }
 
+/**
+ * Whether r + hooked(x) may be computed as hooked(x) with r added inside the base computation (fused into
+ * its last kernel): true when every active hook is parallel, since those only add to the base output. A
+ * sequential or replace hook would see base(x) + r instead of base(x).
+ */
+export function acceptsResidual(module: Hookable): boolean {
+  return module.hooks.every((h) => h.kind === "parallel" || !h.active());
+}
+
+/** Whether any hook of the module runs now. */
+export function hasActiveHooks(module: Hookable): boolean {
+  return module.hooks.some((h) => h.active());
+}
+
 /** The kinds of hook point a module can declare. */
 export const HOOK_POINT_KINDS = ["linear", "attention", "feed-forward", "layer-norm", "embedding"] as const;
 export type HookPointKind = (typeof HOOK_POINT_KINDS)[number];

@@ -8,7 +8,8 @@ import { dropoutAdd } from "../tensor/ops/dropout.ts";
 import { gather } from "../tensor/ops/gather.ts";
 import { rmsNorm } from "../tensor/ops/rms-norm.ts";
 import { tidy } from "../tensor/scope.ts";
-import { runHooked } from "./hooks.ts";
+import { acceptsResidual, hasActiveHooks, runHooked } from "./hooks.ts";
+import { batchedMatmul } from "../tensor/ops/matmul.ts";
 import type { Tensor } from "../tensor/tensor.ts";
 import { Module } from "./module.ts";
 
@@ -31,20 +32,48 @@ export class Linear extends Module {
     return this.parameter("weight");
   }
 
-  /** (…, in) → (…, out), with plugin hooks (LoRA, KronA…) applied. */
-  forward(x: Tensor): Tensor {
+  /**
+   * (…, in) → (…, out), with plugin hooks (LoRA, KronA…) applied. With `residual` (…, out): residual + that,
+   * the add done in the product's store when the hooks allow it (acceptsResidual): one launch fewer.
+   */
+  forward(x: Tensor, residual?: Tensor): Tensor {
+    this.checkInput(x);
+    if (residual && !acceptsResidual(this)) return tidy(() => residual.add(runHooked(this, x, (v) => this.baseForward(v))));
+    return tidy(() => runHooked(this, x, (v) => this.baseForward(v, residual)));
+  }
+
+  /** relu(forward(x)), the relu done in the product's store when no hook runs and there is no bias. */
+  forwardRelu(x: Tensor): Tensor {
+    this.checkInput(x);
+    if (hasActiveHooks(this) || this.hasParameter("bias")) return tidy(() => this.forward(x).relu());
+    return tidy(() => this.product(x, { relu: true }));
+  }
+
+  /**
+   * x·Wᵀ (+ b) (+ residual) without hooks. The transpose is a view: the matmul kernel reads W with swapped
+   * strides.
+   */
+  baseForward(x: Tensor, residual?: Tensor): Tensor {
+    return tidy(() => {
+      if (!this.hasParameter("bias")) return residual ? this.product(x, { residual }) : x.matmul(this.weight.transpose());
+      const y = x.matmul(this.weight.transpose()).add(this.parameter("bias"));
+      return residual ? y.add(residual) : y;
+    });
+  }
+
+  /** x·Wᵀ with an epilogue, as one (…·L, in)·(in, out) product (x's leading axes folded into rows). */
+  private product(x: Tensor, epilogue: { residual?: Tensor; relu?: boolean }): Tensor {
+    const lead = x.shape.slice(0, -1);
+    const rows = x.reshape([-1, this.inFeatures]);
+    const residual = epilogue.residual?.reshape([-1, this.outFeatures]);
+    const y = batchedMatmul(rows, this.weight.transpose(), { ...(residual ? { residual } : {}), ...(epilogue.relu ? { relu: true } : {}) });
+    return y.reshape([...lead, this.outFeatures]);
+  }
+
+  private checkInput(x: Tensor): void {
     if (x.shape[x.rank - 1] !== this.inFeatures) {
       throw ShapeError.of("Linear", [x.shape, this.weight.shape], `input has ${x.shape[x.rank - 1]} features, the layer expects ${this.inFeatures}`);
     }
-    return tidy(() => runHooked(this, x, (v) => this.baseForward(v)));
-  }
-
-  /** x·Wᵀ (+ b) without hooks. The transpose is a view: the matmul kernel reads W with swapped strides. */
-  baseForward(x: Tensor): Tensor {
-    return tidy(() => {
-      const y = x.matmul(this.weight.transpose());
-      return this.hasParameter("bias") ? y.add(this.parameter("bias")) : y;
-    });
   }
 }
 
@@ -109,12 +138,17 @@ export class Dropout extends Module {
     super();
   }
 
+  /** Whether it drops anything now (training mode and p > 0); otherwise it is the identity. */
+  get active(): boolean {
+    return this.training && this.p > 0;
+  }
+
   forward(x: Tensor): Tensor {
-    return this.training && this.p > 0 ? x.dropout(this.p) : x;
+    return this.active ? x.dropout(this.p) : x;
   }
 
   /** residual + forward(x), in one launch while training (the same mask as the two ops, see dropoutAdd). */
   addTo(residual: Tensor, x: Tensor): Tensor {
-    return this.training && this.p > 0 ? dropoutAdd(residual, x, this.p) : residual.add(x);
+    return this.active ? dropoutAdd(residual, x, this.p) : residual.add(x);
   }
 }

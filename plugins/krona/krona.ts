@@ -85,10 +85,11 @@ export const krona: PeftPlugin<KronaConfig> = {
     for (const { path, module, a1, a2, b1, b2 } of targetShapes(ctx.model, config)) {
       const A = ctx.zeros(`${path}.${PARAM_A}`, [a1, a2]); // (a1, a2), zero: the model starts unchanged
       const B = ctx.kaimingUniform(`${path}.${PARAM_B}`, [b1, b2]); // (b1, b2), U(±1/√b2)
-      ctx.parallel(module, (x) => {
-        const input = ctx.dropout(x, config.dropout);
-        return kronApply(input, A, B, { scale: config.scale }); // (…, in) → (…, out)
-      });
+      ctx.parallel(
+        module,
+        (x) => kronApply(ctx.dropout(x, config.dropout), A, B, { scale: config.scale }), // (…, in) → (…, out)
+        (x, out) => kronApply(ctx.dropout(x, config.dropout), A, B, { scale: config.scale, addTo: out }), // out + update, one launch fewer
+      );
       ctx.mergeable(module, () => (config.scale === 1 ? kron(A, B) : kron(A, B).mul(config.scale))); // (out, in)
     }
   },

@@ -109,6 +109,11 @@ export interface KronApplyOptions {
   readonly scale?: number;
   /** Which factor is applied first; default: the cheaper one (see kronApply). */
   readonly order?: "B-first" | "A-first";
+  /**
+   * (…, a1·b1): return addTo + s·(A ⊗ B)·x, the add done in the last product's store (no extra launch):
+   * a parallel hook's `addTo` (the Linear's output plus the update).
+   */
+  readonly addTo?: Tensor;
 }
 
 /** Multiply-adds per token of each arrangement (see kronApply). */
@@ -148,13 +153,15 @@ export function kronApply(x: Tensor, A: Tensor, B: Tensor, options: KronApplyOpt
   const order = options.order ?? (costs["A-first"] < costs["B-first"] ? "A-first" : "B-first");
   const As = scale === 1 ? A : A.mul(scale); // (a1, a2)
   const Bt = B.transpose(); // (b2, b1) view
+  // the tensor to add, viewed like the last product's output (a free reshape of a contiguous one)
+  const residual = (shape: number[]) => (options.addTo ? { residual: options.addTo.reshape(shape) } : {});
   let y3: Tensor;
   if (order === "B-first") {
     const z = x.reshape([-1, b2]).matmul(Bt); // (N·a2, b2)·(b2, b1) → (N·a2, b1)
-    y3 = batchedMatmul(As, z.reshape([-1, a2, b1])); // (a1, a2)·(N, a2, b1) → (N, a1, b1)
+    y3 = batchedMatmul(As, z.reshape([-1, a2, b1]), residual([-1, a1, b1])); // (a1, a2)·(N, a2, b1) → (N, a1, b1)
   } else {
     const t = batchedMatmul(As, x.reshape([-1, a2, b2])); // (a1, a2)·(N, a2, b2) → (N, a1, b2)
-    y3 = t.reshape([-1, b2]).matmul(Bt); // (N·a1, b2)·(b2, b1) → (N·a1, b1)
+    y3 = batchedMatmul(t.reshape([-1, b2]), Bt, residual([-1, b1])); // (N·a1, b2)·(b2, b1) → (N·a1, b1)
   }
   return y3.reshape([...lead, a1 * b1]); // (…, out), a view
 }

@@ -7,6 +7,11 @@ import { createHostWebGPUBackend } from "../../runners/host.ts";
 import { type OpCase, type Tolerance, checkOp } from "../harness/check-op.ts";
 import type { NamedBackend } from "../harness/backends.ts";
 import { conformanceSuite } from "../harness/suite.ts";
+import { batchedMatmul } from "../../core/tensor/ops/matmul.ts";
+import { tensor } from "../../core/tensor/create.ts";
+import { Generator } from "../../core/tensor/random.ts";
+import type { Tensor } from "../../core/tensor/tensor.ts";
+import { assertClose } from "../harness/check-op.ts";
 
 // A float32 dot product of length K has error up to ~K·ulp·Σ|a||b|; stated against the output's scale.
 const MM: Tolerance = { rtol: 1e-5, atol: 1e-5 };
@@ -23,6 +28,14 @@ const cases: OpCase[] = [
   { name: "A·Bᵀ [17,37]·[5,37]ᵀ", inputs: [{ shape: [17, 37] }, { shape: [5, 37] }], fn: (a, b) => a.matmul(b.transpose()), forward: MM, gradient: MM_GRAD },
   { name: "Aᵀ·B [37,17]ᵀ·[37,5]", inputs: [{ shape: [37, 17] }, { shape: [37, 5] }], fn: (a, b) => a.transpose().matmul(b), forward: MM, gradient: MM_GRAD },
   { name: "attention scores [2,3,17,8]·[2,3,17,8]ᵀ", inputs: [{ shape: [2, 3, 17, 8] }, { shape: [2, 3, 17, 8] }], fn: (q, k) => q.matmul(k.transpose()), forward: MM, gradient: MM_GRAD },
+  // epilogues and output layouts (matmul.ts batchedMatmul): forward against the float64 reference,
+  // gradients against finite differences; the composition checks are in the "matmul epilogues" suite
+  { name: "a·b + residual [3,17,37]·[37,8] + [3,17,8]", inputs: [{ shape: [3, 17, 37] }, { shape: [37, 8] }, { shape: [3, 17, 8] }], fn: (a, b, r) => batchedMatmul(a, b, { residual: r }), forward: MM, gradient: MM_GRAD },
+  { name: "a·b + broadcast residual (a bias) [17,37]·[37,5] + [5]", inputs: [{ shape: [17, 37] }, { shape: [37, 5] }, { shape: [5] }], fn: (a, b, r) => batchedMatmul(a, b, { residual: r }), forward: MM, gradient: MM_GRAD },
+  { name: "relu(a·b) [17,37]·[37,12]", inputs: [{ shape: [17, 37] }, { shape: [37, 12] }], fn: (a, b) => batchedMatmul(a, b, { relu: true }), forward: MM, gradient: MM_GRAD },
+  { name: "relu(a·b + residual) [2,9,16]·[16,8] + [2,9,8]", inputs: [{ shape: [2, 9, 16] }, { shape: [16, 8] }, { shape: [2, 9, 8] }], fn: (a, b, r) => batchedMatmul(a, b, { residual: r, relu: true }), forward: MM, gradient: MM_GRAD },
+  { name: "heads layout [2,3,5,7]·[2,3,7,4] stored (B,L,H,D)", inputs: [{ shape: [2, 3, 5, 7] }, { shape: [2, 3, 7, 4] }], fn: (a, b) => batchedMatmul(a, b, { layout: [0, 2, 1, 3] }).mul(1), forward: MM, gradient: MM_GRAD },
+  { name: "per-head views in, grads in their layout [2,5,12]→(2,3,5,4)·ᵀ", inputs: [{ shape: [2, 5, 12] }, { shape: [2, 5, 12] }], fn: (x, y) => x.reshape([2, 5, 3, 4]).permute([0, 2, 1, 3]).matmul(y.reshape([2, 5, 3, 4]).permute([0, 2, 1, 3]).transpose()), forward: MM, gradient: MM_GRAD },
   { name: "rows folded: [3,17,37]·[37,5]", inputs: [{ shape: [3, 17, 37] }, { shape: [37, 5] }], fn: (a, b) => a.matmul(b), forward: MM, gradient: MM_GRAD },
   { name: "linear layer x·Wᵀ [2,17,37]·[5,37]ᵀ", inputs: [{ shape: [2, 17, 37] }, { shape: [5, 37] }], fn: (x, w) => x.matmul(w.transpose()), forward: MM, gradient: MM_GRAD },
   { name: "shared left operand [17,37]·[3,37,5]", inputs: [{ shape: [17, 37] }, { shape: [3, 37, 5] }], fn: (a, b) => a.matmul(b), forward: MM, gradient: MM_GRAD },
@@ -56,8 +69,67 @@ const cases: OpCase[] = [
   { name: "large [130,300]·[300,67]", inputs: [{ shape: [130, 300] }, { shape: [300, 67] }], fn: (a, b) => a.matmul(b), forward: MM, gradient: MM_GRAD },
 ];
 
+/**
+ * The epilogues against the compositions they replace, on the same backend: values and gradients, and the
+ * launches saved; the layout option against the contiguous product (same values, other strides).
+ */
+function epilogueSuite(backends: readonly NamedBackend[]): void {
+  const s = suite("matmul epilogues = compositions");
+  for (const { name, backend } of backends) {
+    const cases: [string, (a: Tensor, b: Tensor, r: Tensor) => Tensor, (a: Tensor, b: Tensor, r: Tensor) => Tensor][] = [
+      ["a·b + r", (a, b, r) => batchedMatmul(a, b, { residual: r }), (a, b, r) => a.matmul(b).add(r)],
+      ["relu(a·b)", (a, b) => batchedMatmul(a, b, { relu: true }), (a, b) => a.matmul(b).relu()],
+      ["relu(a·b + r)", (a, b, r) => batchedMatmul(a, b, { residual: r, relu: true }), (a, b, r) => a.matmul(b).add(r).relu()],
+    ];
+    for (const [what, fused, composed] of cases) {
+      s(`${what} on ${name}`, async () => {
+        const gen = new Generator(21);
+        const draw = (n: number) => Float32Array.from({ length: n }, () => gen.normal());
+        const [B, M, K, N] = [2, 9, 20, 12];
+        const [as, bs, rs, cs] = [draw(B * M * K), draw(K * N), draw(B * M * N), draw(B * M * N)];
+        const run = async (f: (a: Tensor, b: Tensor, r: Tensor) => Tensor) => {
+          const a = tensor(as, { backend, shape: [B, M, K], requiresGrad: true });
+          const b = tensor(bs, { backend, shape: [K, N], requiresGrad: true });
+          const r = tensor(rs, { backend, shape: [B, M, N], requiresGrad: true });
+          const c = tensor(cs, { backend, shape: [B, M, N] });
+          const before = backend.stats().dispatches;
+          const y = f(a, b, r);
+          const forwardLaunches = backend.stats().dispatches - before;
+          y.backward({ grad: c });
+          const out = { y: await y.data(), da: await a.grad!.data(), db: await b.grad!.data(), dr: r.grad ? await r.grad.data() : null, forwardLaunches };
+          for (const t of [a.grad, b.grad, r.grad, a, b, r, c, y]) t?.dispose();
+          return out;
+        };
+        const one = await run(fused);
+        const two = await run(composed);
+        const tol: Tolerance = { rtol: 1e-5, atol: 1e-5 };
+        assertClose(one.y, two.y, tol, "forward");
+        assertClose(one.da, two.da, tol, "da");
+        assertClose(one.db, two.db, tol, "db");
+        if (two.dr) assertClose(one.dr!, two.dr, tol, "dr");
+        assert.ok(one.forwardLaunches < two.forwardLaunches, `fused forward: ${one.forwardLaunches} launches, composed: ${two.forwardLaunches}`);
+      });
+    }
+    s(`layout [0,2,1,3] = the contiguous product, stored permuted, on ${name}`, async () => {
+      const gen = new Generator(22);
+      const a = tensor(Float32Array.from({ length: 2 * 3 * 5 * 7 }, () => gen.normal()), { backend, shape: [2, 3, 5, 7] });
+      const b = tensor(Float32Array.from({ length: 2 * 3 * 7 * 4 }, () => gen.normal()), { backend, shape: [2, 3, 7, 4] });
+      const plain = a.matmul(b);
+      const stored = batchedMatmul(a, b, { layout: [0, 2, 1, 3] });
+      assert.equal(stored.shape, [2, 3, 5, 4]);
+      assert.equal(stored.strides, [60, 4, 12, 1]); // (B, L, H, D) memory
+      assertClose(await stored.data(), await plain.data(), { rtol: 0, atol: 0 }, "values");
+      const merged = stored.permute([0, 2, 1, 3]).reshape([2, 5, 12]); // a view: no copy
+      assert.is(merged.isContiguous, true);
+      for (const t of [a, b, plain, stored, merged]) t.dispose();
+    });
+  }
+  s.run();
+}
+
 export function register(backends: readonly NamedBackend[]): void {
   conformanceSuite("matmul", cases, backends);
+  epilogueSuite(backends);
   const cpu = backends.find((b) => b.name === "cpu")?.backend as CpuBackend | undefined;
   if (cpu) {
     // Node and Deno (V8) have WebAssembly SIMD, so the cases above ran the SIMD kernel there; a runtime

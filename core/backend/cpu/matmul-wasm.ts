@@ -27,6 +27,7 @@
  * WebAssembly SIMD is unavailable (WebAssembly.validate fails) or compiling is refused,
  * `wasmMatmulAvailable` is false and the backend declares `simd: false` and runs the JavaScript loop.
  */
+import type { AnyTypedArray } from "../../tensor/dtype.ts";
 import type { MatmulParams } from "../../tensor/ops/matmul.ts";
 import { MATMUL_WASM_BYTES, MATMUL_WASM_MR as MR, MATMUL_WASM_NR as NR } from "./matmul-wasm-bytes.ts";
 
@@ -86,11 +87,12 @@ function instance(): WasmKernel {
 const align = (floats: number) => Math.ceil(floats / 16) * 16;
 
 /**
- * C[cOffset + (batch·M + m)·N + n] = Σ_k A[…, m, k]·B[…, k, n] for every batch, through the SIMD kernel.
+ * C[cOffset + (batch offset) + m·cStrideM + n] = Σ_k A[…, m, k]·B[…, k, n] (+ R[…, m, n] with a residual;
+ * relu'd with p.relu) for every batch, through the SIMD kernel.
  * Returns false (having written nothing) when the linear memory cannot grow to hold the panels, so the
  * caller can run the JavaScript loop instead. Needs K > 0.
  */
-export function wasmMatmul(A: Float32Array, B: Float32Array, C: Float32Array, p: WasmMatmulGeometry): boolean {
+export function wasmMatmul(A: Float32Array, B: Float32Array, C: Float32Array, p: WasmMatmulGeometry, R?: AnyTypedArray): boolean {
   const { M, N, K } = p;
   if (!compiled) return false;
   if (M === 0 || N === 0) return true;
@@ -123,12 +125,18 @@ export function wasmMatmul(A: Float32Array, B: Float32Array, C: Float32Array, p:
   for (const d of p.batchShape) batchCount *= d;
   let packedA = -1;
   let packedB = -1;
+  const r = p.residual;
+  if (r && !R) return false;
   for (let batch = 0; batch < batchCount; batch++) {
     let aBase = p.aOffset;
     let bBase = p.bOffset;
+    let cBase = p.cOffset;
+    let rBase = r?.offset ?? 0;
     for (let d = 0; d < batchRank; d++) {
       aBase += index[d]! * p.aBatchStrides[d]!;
       bBase += index[d]! * p.bBatchStrides[d]!;
+      cBase += index[d]! * p.cBatchStrides[d]!;
+      if (r) rBase += index[d]! * r.batchStrides[d]!;
     }
     // An operand broadcast along the batch (stride 0) starts where it did before: its panels are packed.
     // Otherwise one memcpy of its span, then the module packs it (strides in bytes): A's lines are its
@@ -144,9 +152,21 @@ export function wasmMatmul(A: Float32Array, B: Float32Array, C: Float32Array, p:
       packedB = bBase;
     }
     gemm(ap * 4, bp * 4, cp * 4, mPanels, nPanels, K, KC, MC_PANELS);
-    const cBase = p.cOffset + batch * M * N;
-    if (N === Np) C.set(mem.subarray(cp, cp + M * N), cBase);
-    else for (let m = 0; m < M; m++) C.set(mem.subarray(cp + m * Np, cp + m * Np + N), cBase + m * N);
+    // the packed product's rows (stride Np) to C's rows (stride cStrideM), plus the residual's rows if any
+    // (relu, like the WGSL epilogue: after the residual, NaN → 0)
+    if (!r && !p.relu && N === Np && p.cStrideM === N) C.set(mem.subarray(cp, cp + M * N), cBase);
+    else if (!r && !p.relu) for (let m = 0; m < M; m++) C.set(mem.subarray(cp + m * Np, cp + m * Np + N), cBase + m * p.cStrideM);
+    else {
+      for (let m = 0; m < M; m++) {
+        const src = cp + m * Np;
+        const dst = cBase + m * p.cStrideM;
+        const res = r ? rBase + m * r.strideM : 0;
+        for (let n = 0; n < N; n++) {
+          const v = mem[src + n]! + (r ? R![res + n]! : 0);
+          C[dst + n] = p.relu ? (v > 0 ? v : 0) : v;
+        }
+      }
+    }
     for (let d = batchRank - 1; d >= 0; d--) {
       if (++index[d]! < p.batchShape[d]!) break;
       index[d] = 0;

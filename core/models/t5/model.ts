@@ -26,13 +26,14 @@ import { checkpoint } from "../../tensor/checkpoint.ts";
 import { tensor } from "../../tensor/create.ts";
 import { biasedSoftmax } from "../../tensor/ops/biased-softmax.ts";
 import { crossEntropy } from "../../tensor/ops/cross-entropy.ts";
+import { batchedMatmul } from "../../tensor/ops/matmul.ts";
 import { concat } from "../../tensor/ops/views.ts";
 import { keep, tidy } from "../../tensor/scope.ts";
 import type { Tensor } from "../../tensor/tensor.ts";
 import { type FloatDType, isFloat } from "../../tensor/dtype.ts";
 import { type GenerateOptions, generateGreedy } from "./generate.ts";
 import { relativePositionBuckets } from "./position-bias.ts";
-import { runHooked } from "../../nn/hooks.ts";
+import { acceptsResidual, runHooked } from "../../nn/hooks.ts";
 
 /** float32's lowest finite value: HF's additive mask value (torch.finfo(torch.float32).min). */
 export const MASK_VALUE = -3.4028234663852886e38;
@@ -405,16 +406,17 @@ export class T5Attention extends Module {
 
   /**
    * softmax(q·kᵀ + bias)·v with q (B, H, L, Dk), k and v (B, H, K, Dk), bias broadcastable to (B, H, L, K);
-   * returns o(…) of shape (B, L, D).
+   * returns o(…) of shape (B, L, D), plus `residual` (B, L, D) when given (added in o's product).
    */
-  attend(q: Tensor, k: Tensor, v: Tensor, bias: Tensor): Tensor {
+  attend(q: Tensor, k: Tensor, v: Tensor, bias: Tensor, residual?: Tensor): Tensor {
     return tidy(() => {
       const scores = q.matmul(k.transpose()); // (B, H, L, K), no 1/√Dk in T5
       // softmax(scores + bias) in one launch (= scores.add(bias).softmax(-1)); bias is position bias + mask
       const weights = this.dropout.forward(biasedSoftmax(scores, bias));
-      const context = weights.matmul(v); // (B, H, L, Dk)
+      // (B, H, L, Dk), stored as (B, L, H, Dk): merging the heads below is then a view, not a copy
+      const context = batchedMatmul(weights, v, { layout: [0, 2, 1, 3] });
       const [B, H, L, Dk] = context.shape as [number, number, number, number];
-      return this.o.forward(context.permute([0, 2, 1, 3]).reshape([B, L, H * Dk]));
+      return this.o.forward(context.permute([0, 2, 1, 3]).reshape([B, L, H * Dk]), residual);
     });
   }
 }
@@ -446,9 +448,11 @@ export class T5LayerSelfAttention extends Module {
         }
         cache.replace(k, v);
       }
-      // hooks on the attention block see its input (the normed hidden state) and its output
-      const attended = runHooked(a, normed, (x) => a.attend(a.splitHeads(a.q.forward(x)), k, v, bias));
-      return this.dropout.addTo(h, attended);
+      // hooks on the attention block see its input (the normed hidden state) and its output; without
+      // dropout, and with only parallel hooks on the block, the residual add is done in o's product
+      const fused = !this.dropout.active && acceptsResidual(a);
+      const attended = runHooked(a, normed, (x) => a.attend(a.splitHeads(a.q.forward(x)), k, v, bias, fused ? h : undefined));
+      return fused ? attended : this.dropout.addTo(h, attended);
     });
   }
 }
@@ -477,8 +481,9 @@ export class T5LayerCrossAttention extends Module {
       const a = this.EncDecAttention;
       const normed = this.layer_norm.forward(h);
       const [k, v] = cached ?? this.encoderKeyValues(encoderHidden);
-      const attended = runHooked(a, normed, (x) => a.attend(a.splitHeads(a.q.forward(x)), k, v, encoderBias));
-      return this.dropout.addTo(h, attended);
+      const fused = !this.dropout.active && acceptsResidual(a); // as in T5LayerSelfAttention
+      const attended = runHooked(a, normed, (x) => a.attend(a.splitHeads(a.q.forward(x)), k, v, encoderBias, fused ? h : undefined));
+      return fused ? attended : this.dropout.addTo(h, attended);
     });
   }
 }
@@ -532,12 +537,19 @@ export class T5DenseActDense extends Module {
     return this.config.denseActFn satisfies never;
   }
 
-  /** (B, L, D) → (B, L, D), with plugin hooks on the block (KronA^B, adapters) applied. */
-  forward(x: Tensor): Tensor {
+  /**
+   * (B, L, D) → (B, L, D), with plugin hooks on the block (KronA^B, adapters) applied; plus `residual`
+   * (B, L, D) when given, added in wo's product (callers pass one only when acceptsResidual(this)).
+   */
+  forward(x: Tensor, residual?: Tensor): Tensor {
     return tidy(() =>
       runHooked(this, x, (v) => {
-        const hidden = this.wi ? this.act(this.wi.forward(v)) : this.act(this.wi_0!.forward(v)).mul(this.wi_1!.forward(v)); // (B, L, F)
-        return this.wo.forward(this.dropout.forward(hidden));
+        const hidden = !this.wi
+          ? this.act(this.wi_0!.forward(v)).mul(this.wi_1!.forward(v))
+          : this.config.denseActFn === "relu"
+            ? this.wi.forwardRelu(v) // relu in wi's product when wi has no hooks
+            : this.act(this.wi.forward(v)); // (B, L, F)
+        return this.wo.forward(this.dropout.forward(hidden), residual);
       }),
     );
   }
@@ -556,7 +568,12 @@ export class T5LayerFF extends Module {
   }
 
   forward(h: Tensor): Tensor {
-    return tidy(() => this.dropout.addTo(h, this.DenseReluDense.forward(this.layer_norm.forward(h))));
+    return tidy(() => {
+      const normed = this.layer_norm.forward(h);
+      // without dropout and with only parallel hooks on the block, the residual add is done in wo's product
+      if (!this.dropout.active && acceptsResidual(this.DenseReluDense)) return this.DenseReluDense.forward(normed, h);
+      return this.dropout.addTo(h, this.DenseReluDense.forward(normed));
+    });
   }
 }
 

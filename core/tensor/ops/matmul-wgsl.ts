@@ -72,6 +72,14 @@ export interface MatmulShaderSpec {
    */
   vecC?: boolean;
   /**
+   * Add a residual R to the product in the store: C = A·B + R, R (…, M, N) read with its own offset, row
+   * stride and batch strides (columns contiguous), bound after C. With vecC, R is read as vec4 rows too
+   * (chooseMatmulSpec requires R's alignment then).
+   */
+  residual?: boolean;
+  /** Apply relu in the store, after the residual: C = relu(A·B (+ R)), as the elementwise relu (NaN → 0). */
+  relu?: boolean;
+  /**
    * 0: no subgroup operations. Otherwise the device's exact subgroup size (8 on lavapipe/AVX2);
    * the shader then uses `enable subgroups;` so the device needs the 'subgroups' feature, and it
    * assumes subgroups are made of consecutive local_invocation_index values (true on llvmpipe).
@@ -144,14 +152,17 @@ const PARAMS_WGSL = `struct Params {
   batchShape0: u32, batchShape1: u32, batchShape2: u32, batchShape3: u32,
   aBatchStride0: u32, aBatchStride1: u32, aBatchStride2: u32, aBatchStride3: u32,
   bBatchStride0: u32, bBatchStride1: u32, bBatchStride2: u32, bBatchStride3: u32,
+  cStrideM: u32, cBatchStride0: u32, cBatchStride1: u32, cBatchStride2: u32, cBatchStride3: u32,
+  rOffset: u32, rStrideM: u32, rBatchStride0: u32, rBatchStride1: u32, rBatchStride2: u32, rBatchStride3: u32,
 }`;
 
-function bindings(vecA: boolean, vecB: boolean, vecC = false): string {
+function bindings(vecA: boolean, vecB: boolean, vecC = false, residual = false): string {
+  const c = vecC ? 'vec4<f32>' : 'f32';
   return `${PARAMS_WGSL}
 @group(0) @binding(0) var<storage, read> A: array<${vecA ? 'vec4<f32>' : 'f32'}>;
 @group(0) @binding(1) var<storage, read> B: array<${vecB ? 'vec4<f32>' : 'f32'}>;
-@group(0) @binding(2) var<storage, read_write> C: array<${vecC ? 'vec4<f32>' : 'f32'}>;
-@group(0) @binding(3) var<uniform> P: Params;
+@group(0) @binding(2) var<storage, read_write> C: array<${c}>;
+${residual ? `@group(0) @binding(3) var<storage, read> R: array<${c}>;\n` : ''}@group(0) @binding(${residual ? 4 : 3}) var<uniform> P: Params;
 `;
 }
 
@@ -163,14 +174,15 @@ const BATCH_OFFSETS = `
     let i1 = r % P.batchShape1; let i0 = r / P.batchShape1;
     let aB = P.aOffset + i0 * P.aBatchStride0 + i1 * P.aBatchStride1 + i2 * P.aBatchStride2 + i3 * P.aBatchStride3;
     let bB = P.bOffset + i0 * P.bBatchStride0 + i1 * P.bBatchStride1 + i2 * P.bBatchStride2 + i3 * P.bBatchStride3;
-    let cB = P.cOffset + b * P.M * P.N;`;
+    let cB = P.cOffset + i0 * P.cBatchStride0 + i1 * P.cBatchStride1 + i2 * P.cBatchStride2 + i3 * P.cBatchStride3;
+    let rB = P.rOffset + i0 * P.rBatchStride0 + i1 * P.rBatchStride1 + i2 * P.rBatchStride2 + i3 * P.rBatchStride3;`;
 
 /**
  * Baseline: one invocation per element of C, scalar loads, no tiling. Correct for any
  * shapes/strides; kept as the reference point for the benchmark.
  */
-export function naiveMatmulShader(_spec: MatmulShaderSpec): MatmulShader {
-  const code = `${bindings(false, false)}
+export function naiveMatmulShader(spec: MatmulShaderSpec): MatmulShader {
+  const code = `${bindings(false, false, false, spec.residual)}
 @compute @workgroup_size(8, 8, 1)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let n = gid.x;
@@ -185,7 +197,8 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
       ai += P.aStrideK;
       bi += P.bStrideK;
     }
-    C[cB + m * P.N + n] = acc;
+    let c = acc${spec.residual ? ' + R[rB + m * P.rStrideM + n]' : ''};
+    C[cB + m * P.cStrideM + n] = ${spec.relu ? 'select(0.0, c, c > 0.0)' : 'c'};
   }
 }
 `;
@@ -214,7 +227,7 @@ export function tiledMatmulShader(spec: MatmulShaderSpec, tuning?: MatmulTuning)
   const L: string[] = [];
   const emit = (s: string) => L.push(s);
   if (useSg) emit('enable subgroups;');
-  emit(bindings(vecA, vecB, spec.vecC));
+  emit(bindings(vecA, vecB, spec.vecC, spec.residual));
   // Scalar element loads usable whatever the declared element type (for the K tail).
   emit(`fn ldA(i: u32) -> f32 { return ${vecA ? 'A[i / 4u][i % 4u]' : 'A[i]'}; }`);
   emit(`fn ldB(i: u32) -> f32 { return ${vecB ? 'B[i / 4u][i % 4u]' : 'B[i]'}; }`);
@@ -328,10 +341,16 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   // ---- store (masked)
   for (let i = 0; i < TMs; i++) {
     emit(`    if (m0 + ${i}u < M) {`);
-    emit(`      let crow = cB + (m0 + ${i}u) * N;`);
+    emit(`      let crow = cB + (m0 + ${i}u) * P.cStrideM;`);
+    if (spec.residual) emit(`      let rrow = rB + (m0 + ${i}u) * P.rStrideM;`);
+    // the epilogue: + R, then relu (select, so that NaN gives 0 like the elementwise relu)
+    const epilogue = (v: string, zero: string) => spec.relu ? `select(${zero}, ${v}, ${v} > ${zero})` : v;
     for (let q = 0; q < Q; q++)
-      if (spec.vecC) emit(`      if (nq${q} < N) { C[(crow + nq${q}) / 4u] = c${i}_${q}; }`);
-      else for (let e = 0; e < 4; e++) emit(`      if (nq${q} + ${e}u < N) { C[crow + nq${q} + ${e}u] = c${i}_${q}[${e}]; }`);
+      if (spec.vecC) {
+        emit(`      if (nq${q} < N) { let v = c${i}_${q}${spec.residual ? ` + R[(rrow + nq${q}) / 4u]` : ''}; C[(crow + nq${q}) / 4u] = ${epilogue('v', 'vec4<f32>(0.0)')}; }`);
+      } else {
+        for (let e = 0; e < 4; e++) emit(`      if (nq${q} + ${e}u < N) { let v = c${i}_${q}[${e}]${spec.residual ? ` + R[rrow + nq${q} + ${e}u]` : ''}; C[crow + nq${q} + ${e}u] = ${epilogue('v', '0.0')}; }`);
+      }
     emit(`    }`);
   }
   emit(`  }\n}\n`);
@@ -348,8 +367,16 @@ export interface MatmulCallParams {
   aStrideK: number;
   bStrideK: number;
   bStrideN: number;
-  /** C's element offset (C is contiguous); default 0. */
+  /** C's element offset; default 0. */
   cOffset?: number;
+  /** C's row stride (columns are contiguous); default N. */
+  cStrideM?: number;
+  /** C's per-dimension batch strides; default contiguous. */
+  cBatchStrides?: readonly number[];
+  /** A residual R added in the store (C = A·B + R): its offset, row stride and batch strides. */
+  residual?: { readonly offset: number; readonly strideM: number; readonly batchStrides: readonly number[] };
+  /** relu in the store (after the residual). */
+  relu?: boolean;
   /** Per-dimension batch strides (elements, 0 = broadcast); any length up to 4. */
   aBatchStrides?: readonly number[];
   bBatchStrides?: readonly number[];
@@ -377,8 +404,12 @@ export function chooseMatmulSpec(p: MatmulCallParams): MatmulShaderSpec {
   // Only the subgroup size validated on lavapipe (8) is used; other sizes fall back to the
   // subgroup-free kernel (tiledMatmulShader itself accepts 4..32 for experiments).
   const sg = p.subgroupSize ?? 0;
-  const vecC = al(p.N) && al(p.cOffset ?? 0);
-  return { aTransposed: aT, bTransposed: bT, vecA, vecB, vecC, subgroupSize: sg === 8 ? 8 : 0 };
+  const r = p.residual;
+  // vec4 stores (and residual loads): every row of C (and R) starts 4-aligned
+  const vecC =
+    al(p.N) && al(p.cOffset ?? 0) && al(p.cStrideM ?? p.N) && (p.cBatchStrides ?? []).every(al) &&
+    (!r || (al(r.offset) && al(r.strideM) && r.batchStrides.every(al)));
+  return { aTransposed: aT, bTransposed: bT, vecA, vecB, vecC, ...(r ? { residual: true } : {}), ...(p.relu ? { relu: true } : {}), subgroupSize: sg === 8 ? 8 : 0 };
 }
 
 /** Workgroup counts for a dispatch of `shader` over an M x N output with `batch` matrices. */

@@ -19,6 +19,7 @@ import { record } from "../autograd.ts";
 import { isFloat } from "../dtype.ts";
 import { broadcastShapes, broadcastStrides, contiguousStrides, sizeOf } from "../shape.ts";
 import { Tensor } from "../tensor.ts";
+import { elementwise, launchElementwise } from "./elementwise.ts";
 import { fillKernel } from "./fill.ts";
 import {
   type MatmulShader,
@@ -32,7 +33,7 @@ import {
 } from "./matmul-wgsl.ts";
 import { sumToShape } from "./reduce.ts";
 import { collapse } from "./strided.ts";
-import { squeeze, transpose, unsqueeze } from "./views.ts";
+import { contiguous, squeeze, transpose, unsqueeze } from "./views.ts";
 
 /** Batch axes the kernels index directly; more are collapsed or rejected. */
 const MAX_BATCH_RANK = 4;
@@ -51,6 +52,14 @@ export interface MatmulParams {
   readonly aStrideK: number;
   readonly bStrideK: number;
   readonly bStrideN: number;
+  /** C's row stride; its columns are contiguous (N for a contiguous C). */
+  readonly cStrideM: number;
+  /** C's batch strides over batchShape (contiguous: M·N·(inner batch sizes)). */
+  readonly cBatchStrides: readonly number[];
+  /** C = A·B + R when set: R's offset, row stride (columns contiguous) and batch strides; R is bound after C. */
+  readonly residual?: { readonly offset: number; readonly strideM: number; readonly batchStrides: readonly number[] };
+  /** C = relu(A·B (+ R)) when true. */
+  readonly relu?: boolean;
   /**
    * "tiled" (default) or the "naive" baseline: on WebGPU one thread per output, on the CPU the plain
    * JavaScript loop even where the float32 WebAssembly SIMD kernel is available.
@@ -66,43 +75,53 @@ const layout = new ParamLayout(
     ["batchShape0", "u32"], ["batchShape1", "u32"], ["batchShape2", "u32"], ["batchShape3", "u32"],
     ["aBatchStride0", "u32"], ["aBatchStride1", "u32"], ["aBatchStride2", "u32"], ["aBatchStride3", "u32"],
     ["bBatchStride0", "u32"], ["bBatchStride1", "u32"], ["bBatchStride2", "u32"], ["bBatchStride3", "u32"],
+    ["cStrideM", "u32"], ["cBatchStride0", "u32"], ["cBatchStride1", "u32"], ["cBatchStride2", "u32"], ["cBatchStride3", "u32"],
+    ["rOffset", "u32"], ["rStrideM", "u32"], ["rBatchStride0", "u32"], ["rBatchStride1", "u32"], ["rBatchStride2", "u32"], ["rBatchStride3", "u32"],
   ] as const,
 );
 
 export const matmulKernel: Kernel<MatmulParams> = {
   name: "matmul",
-  cpu([A, B, C], p) {
+  cpu([A, B, C, R], p) {
     // float32 on a CPU backend with SIMD: the WebAssembly kernel (core/backend/cpu/matmul-wasm.ts), which
     // packs the strided operands into panels and accumulates in float32. The loops below are the readable
     // reference (and what the float64 backend, the conformance oracle, always runs).
     if (
       p.variant !== "naive" && p.K > 0 && cpuSimdEnabled() &&
-      A instanceof Float32Array && B instanceof Float32Array && C instanceof Float32Array && wasmMatmul(A, B, C, p)
+      A instanceof Float32Array && B instanceof Float32Array && C instanceof Float32Array && wasmMatmul(A, B, C, p, R)
     ) return;
     const { M, N, K } = p;
     const batchCount = sizeOf(p.batchShape);
     const row = new Float64Array(N); // accumulate one output row in float64
     const index = new Array<number>(p.batchShape.length).fill(0);
+    const r = p.residual;
     for (let batch = 0; batch < batchCount; batch++) {
       let aBase = p.aOffset;
       let bBase = p.bOffset;
+      let cBase = p.cOffset;
+      let rBase = r?.offset ?? 0;
       index.forEach((i, d) => {
         aBase += i * p.aBatchStrides[d]!;
         bBase += i * p.bBatchStrides[d]!;
+        cBase += i * p.cBatchStrides[d]!;
+        if (r) rBase += i * r.batchStrides[d]!;
       });
+      // C[row m] = (the sums) + R[row m]: the residual is added to the float64 sum, then rounded once
+      const residualAt = (m: number, n: number) => (r ? R![rBase + m * r.strideM + n]! : 0);
+      const store = p.relu ? (v: number) => (v > 0 ? v : 0) : (v: number) => v;
       if (p.bStrideK === 1 && N > 0) {
         // B read along k is contiguous (a transposed weight: y = x·Wᵀ, the common Linear case): one dot
         // product per output, both operands walked in k order. The sum runs over k in the same order and
         // in float64 as the row form below, so the result is the same to the bit; only memory access differs.
         for (let m = 0; m < M; m++) {
           const aRow = aBase + m * p.aStrideM;
-          const cRow = p.cOffset + (batch * M + m) * N;
+          const cRow = cBase + m * p.cStrideM;
           for (let n = 0; n < N; n++) {
             const bCol = bBase + n * p.bStrideN;
             let sum = 0;
             if (p.aStrideK === 1) for (let k = 0; k < K; k++) sum += A![aRow + k]! * B![bCol + k]!;
             else for (let k = 0; k < K; k++) sum += A![aRow + k * p.aStrideK]! * B![bCol + k]!;
-            C![cRow + n] = sum;
+            C![cRow + n] = store(sum + residualAt(m, n));
           }
         }
       } else for (let m = 0; m < M; m++) {
@@ -112,8 +131,8 @@ export const matmulKernel: Kernel<MatmulParams> = {
           const bRow = bBase + k * p.bStrideK;
           for (let n = 0; n < N; n++) row[n]! += av * B![bRow + n * p.bStrideN]!;
         }
-        const cRow = p.cOffset + (batch * M + m) * N;
-        for (let n = 0; n < N; n++) C![cRow + n] = row[n]!;
+        const cRow = cBase + m * p.cStrideM;
+        for (let n = 0; n < N; n++) C![cRow + n] = store(row[n]! + residualAt(m, n));
       }
       for (let d = index.length - 1; d >= 0; d--) {
         if (++index[d]! < p.batchShape[d]!) break;
@@ -133,6 +152,11 @@ export const matmulKernel: Kernel<MatmulParams> = {
     pushBatch(words, p.batchShape, 1);
     pushBatch(words, p.aBatchStrides, 0);
     pushBatch(words, p.bBatchStrides, 0);
+    words.push(p.cStrideM);
+    pushBatch(words, p.cBatchStrides, 0);
+    const r = p.residual;
+    words.push(r?.offset ?? 0, r?.strideM ?? 0);
+    pushBatch(words, r?.batchStrides ?? [], 0);
     return {
       key,
       source: () => shader.code,
@@ -144,7 +168,7 @@ export const matmulKernel: Kernel<MatmulParams> = {
 
 /** The specialisation as a short key: transposes, vec4 operands, subgroup size. */
 function specKey(s: MatmulShaderSpec): string {
-  return `${s.aTransposed ? "aT" : "a"}${s.bTransposed ? "bT" : "b"}${s.vecA ? "+vA" : ""}${s.vecB ? "+vB" : ""}${s.vecC ? "+vC" : ""}:sg${s.subgroupSize}`;
+  return `${s.aTransposed ? "aT" : "a"}${s.bTransposed ? "bT" : "b"}${s.vecA ? "+vA" : ""}${s.vecB ? "+vB" : ""}${s.vecC ? "+vC" : ""}${s.residual ? "+R" : ""}${s.relu ? "+relu" : ""}:sg${s.subgroupSize}`;
 }
 
 /** Generated shaders by launch key (a handful per model: the specialisations, not the shapes). */
@@ -165,50 +189,96 @@ function pushBatch(words: number[], values: readonly number[], fill: number): vo
   for (const v of values) words.push(v);
 }
 
-/** Kernel params for a (…, M, K) · (…, K, N) product into a new contiguous C; rank ≥ 2 operands. */
-export function matmulParams(a: Tensor, b: Tensor, variant?: "tiled" | "naive"): { params: MatmulParams; outShape: number[] } {
-  const M = a.shape[a.rank - 2]!;
+/** The shape of a (…, M, K)·(…, K, N) product (batch axes broadcast); rank ≥ 2 operands. */
+export function matmulShape(a: Tensor, b: Tensor): number[] {
   const K = a.shape[a.rank - 1]!;
-  const N = b.shape[b.rank - 1]!;
   if (b.shape[b.rank - 2] !== K) {
     throw ShapeError.of("matmul", [a.shape, b.shape], `inner sizes differ: A has K = ${K} columns, B has ${b.shape[b.rank - 2]} rows`);
   }
   const batch = broadcastShapes("matmul (batch axes)", a.shape.slice(0, -2), b.shape.slice(0, -2));
+  return [...batch, a.shape[a.rank - 2]!, b.shape[b.rank - 1]!];
+}
+
+/**
+ * Kernel params for a·b (+ residual) written into `out` (the product's shape, any layout whose columns are
+ * contiguous); `residual` broadcasts to `out`'s shape and has contiguous columns too (or N = 1).
+ */
+export function matmulParams(a: Tensor, b: Tensor, out: Tensor, residual?: Tensor, variant?: "tiled" | "naive", relu = false): MatmulParams {
+  const r = out.rank;
+  const [M, N] = [out.shape[r - 2]!, out.shape[r - 1]!];
+  const batch = out.shape.slice(0, -2);
   const aBatch = broadcastStrides(a.shape.slice(0, -2), a.strides.slice(0, -2), batch);
   const bBatch = broadcastStrides(b.shape.slice(0, -2), b.strides.slice(0, -2), batch);
+  const rStrides = residual ? broadcastStrides(residual.shape, residual.strides, out.shape) : null;
+  if ((N > 1 && out.strides[r - 1] !== 1) || (rStrides && N > 1 && rStrides[r - 1] !== 1)) {
+    throw new Error("webpeft internal: a matmul output or residual without contiguous columns");
+  }
   const c = collapse(batch, [
     { offset: 0, strides: aBatch },
     { offset: 0, strides: bBatch },
-    { offset: 0, strides: contiguousStrides(batch) },
+    { offset: 0, strides: out.strides.slice(0, -2) },
+    ...(rStrides ? [{ offset: 0, strides: rStrides.slice(0, -2) }] : []),
   ]);
   if (c.shape.length > MAX_BATCH_RANK) {
     throw ShapeError.of("matmul", [a.shape, b.shape], `more than ${MAX_BATCH_RANK} non-mergeable batch axes; make the operands contiguous`);
   }
   return {
-    outShape: [...batch, M, N],
-    params: {
-      M, N, K,
-      batchShape: c.shape,
-      aBatchStrides: c.operands[0]!.strides,
-      bBatchStrides: c.operands[1]!.strides,
-      aOffset: a.offset, bOffset: b.offset, cOffset: 0,
-      aStrideM: a.strides[a.rank - 2]!, aStrideK: a.strides[a.rank - 1]!,
-      bStrideK: b.strides[b.rank - 2]!, bStrideN: b.strides[b.rank - 1]!,
-      ...(variant ? { variant } : {}),
-    },
+    M, N, K: a.shape[a.rank - 1]!,
+    batchShape: c.shape,
+    aBatchStrides: c.operands[0]!.strides,
+    bBatchStrides: c.operands[1]!.strides,
+    aOffset: a.offset, bOffset: b.offset, cOffset: out.offset,
+    aStrideM: a.strides[a.rank - 2]!, aStrideK: a.strides[a.rank - 1]!,
+    bStrideK: b.strides[b.rank - 2]!, bStrideN: b.strides[b.rank - 1]!,
+    cStrideM: out.strides[r - 2]!,
+    cBatchStrides: c.operands[2]!.strides,
+    ...(residual ? { residual: { offset: residual.offset, strideM: rStrides![r - 2]!, batchStrides: c.operands[3]!.strides } } : {}),
+    ...(relu ? { relu } : {}),
+    ...(variant ? { variant } : {}),
   };
 }
 
-/** Runs the kernel for rank ≥ 2 operands (no autograd). */
-export function matmulRaw(a: Tensor, b: Tensor, variant?: "tiled" | "naive"): Tensor {
-  const { params, outShape } = matmulParams(a, b, variant);
-  const out = Tensor.empty(a.backend, outShape, a.dtype);
+/** Where a product goes (see matmulRaw). */
+export interface MatmulOutput {
+  /**
+   * Storage order of the output's axes, outermost first (default: row-major, 0…rank−1); the last axis
+   * must stay innermost. E.g. [0, 2, 1, 3] writes attention's (B, H, L, Dk) context straight into
+   * (B, L, H, Dk) memory, so merging the heads afterwards is a view instead of a copy.
+   */
+  readonly layout?: readonly number[];
+  /** Added to the product in the kernel's store: a·b + residual (broadcast to the product's shape). */
+  readonly residual?: Tensor;
+  /** relu(a·b (+ residual)) in the same store (the feed-forward's first Linear and its activation). */
+  readonly relu?: boolean;
+}
+
+/** A new tensor of `shape` whose memory holds its axes in `order` (outermost first), dense. */
+function emptyInLayout(a: Tensor, shape: readonly number[], order: readonly number[] | undefined): Tensor {
+  if (!order) return Tensor.empty(a.backend, shape, a.dtype);
+  const stored = Tensor.empty(a.backend, order.map((axis) => shape[axis]!), a.dtype);
+  const storedStrides = contiguousStrides(stored.shape);
+  const strides = new Array<number>(shape.length);
+  order.forEach((axis, j) => (strides[axis] = storedStrides[j]!));
+  const out = stored.view(shape, strides, 0);
+  stored.dispose();
+  return out;
+}
+
+/** Runs the kernel for rank ≥ 2 operands (no autograd), into a new tensor laid out as `output` says. */
+export function matmulRaw(a: Tensor, b: Tensor, variant?: "tiled" | "naive", output: MatmulOutput = {}): Tensor {
+  const out = emptyInLayout(a, matmulShape(a, b), output.layout);
   if (out.size === 0) return out;
-  if (params.K === 0) {
-    a.backend.dispatch(fillKernel, { n: out.size, offset: 0, value: 0, dtype: out.dtype }, [out.bufferFor("matmul")]);
+  const residual = output.residual;
+  if (a.shape[a.rank - 1] === 0) {
+    // an empty sum: the residual, or zeros (the output is dense: fill its whole storage)
+    if (residual) launchElementwise(output.relu ? "relu" : "copy", out, [residual]);
+    else a.backend.dispatch(fillKernel, { n: out.size, offset: 0, value: 0, dtype: out.dtype }, [out.bufferFor("matmul")]);
     return out;
   }
-  a.backend.dispatch(matmulKernel, params, [a.bufferFor("matmul"), b.bufferFor("matmul"), out.bufferFor("matmul")]);
+  const params = matmulParams(a, b, out, residual, variant, output.relu ?? false);
+  const buffers = [a.bufferFor("matmul"), b.bufferFor("matmul"), out.bufferFor("matmul")];
+  if (residual) buffers.push(residual.bufferFor("matmul"));
+  a.backend.dispatch(matmulKernel, params, buffers);
   return out;
 }
 
@@ -269,17 +339,33 @@ export function matmul(a: Tensor, b: Tensor): Tensor {
  * shared left operand). For a small matrix applied to every token (KronA's A·Z_n): no copies forward or
  * backward; its gradient sums the per-token products (one reduction).
  */
-export function batchedMatmul(a: Tensor, b: Tensor): Tensor {
-  const out = matmulRaw(a, b);
+export function batchedMatmul(a: Tensor, b: Tensor, output: MatmulOutput = {}): Tensor {
+  let residual = output.residual;
+  if (residual) {
+    a.sameBackend("matmul", residual);
+    if (residual.dtype !== a.dtype) throw DTypeError.of("matmul", a.dtype, residual.dtype);
+    const shape = matmulShape(a, b);
+    broadcastShapes("matmul (residual)", residual.shape, shape);
+    // the kernel reads the residual's rows as contiguous runs: anything else is copied first
+    const columnStride = broadcastStrides(residual.shape, residual.strides, shape).at(-1);
+    if (shape.at(-1)! > 1 && columnStride !== 1) output = { ...output, residual: (residual = contiguous(residual)) };
+  }
+  const out = matmulRaw(a, b, undefined, output);
+  const relu = output.relu ?? false;
   return record(
     "matmul",
     out,
-    [a, b],
-    (g, [sa, sb]) => [
-      a.requiresGrad ? sumToShape(productInLayoutOf(sa!, g, transpose(sb!)), a.shape) : null,
-      b.requiresGrad ? sumToShape(productInLayoutOf(sb!, transpose(sa!), g), b.shape) : null,
-    ],
-    [a, b],
+    residual ? [a, b, residual] : [a, b],
+    (gOut, [sa, sb, sy]) => {
+      // relu'(v) = [v > 0] = [y > 0] with y = relu(v), the saved output
+      const g = relu ? elementwise("reluGrad", [gOut, sy!]) : gOut;
+      return [
+        a.requiresGrad ? sumToShape(productInLayoutOf(sa!, g, transpose(sb!)), a.shape) : null,
+        b.requiresGrad ? sumToShape(productInLayoutOf(sb!, transpose(sa!), g), b.shape) : null,
+        ...(residual ? [residual.requiresGrad ? sumToShape(g, residual.shape) : null] : []),
+      ];
+    },
+    relu ? [a, b, out] : [a, b],
   );
 }
 
@@ -303,9 +389,42 @@ function storedTransposed(t: Tensor): boolean {
  * the gradient reaches W's storage layout without a copy.
  */
 function productInLayoutOf(like: Tensor, x: Tensor, y: Tensor): Tensor {
-  if (!storedTransposed(like)) return matmulRaw(x, y);
-  const t = matmulRaw(transpose(y), transpose(x));
-  const out = transpose(t);
-  t.dispose();
-  return out;
+  // Also: when `like` (or its transpose) is a dense permutation with the last axis innermost — attention's
+  // per-head view of a (B, L, H·Dk) projection, and kᵀ of one — the product is written straight into that
+  // layout, so the views back to the projection's shape need no copy.
+  // (only when `like` has the product's shape: a broadcast operand's gradient is summed afterwards)
+  const sameShape = (shape: readonly number[]) => shape.length === like.rank && shape.every((d, i) => d === like.shape[i]);
+  if (storedTransposed(like)) {
+    const r = like.rank;
+    const swapped = [...like.strides.slice(0, -2), like.strides[r - 1]!, like.strides[r - 2]!];
+    const order = sameShape(matmulShape(x, y)) ? denseOrder([...like.shape.slice(0, -2), like.shape[r - 1]!, like.shape[r - 2]!], swapped) : undefined;
+    const t = matmulRaw(transpose(y), transpose(x), undefined, order ? { layout: order } : {});
+    const out = transpose(t);
+    t.dispose();
+    return out;
+  }
+  const order = like.isContiguous || !sameShape(matmulShape(x, y)) ? undefined : denseOrder(like.shape, like.strides);
+  return matmulRaw(x, y, undefined, order ? { layout: order } : {});
+}
+
+/**
+ * The storage order of the axes of a tensor with this shape and these strides (outermost first) when its
+ * elements fill a dense block in some axis order with the last axis innermost (stride 1), else undefined.
+ */
+function denseOrder(shape: readonly number[], strides: readonly number[]): number[] | undefined {
+  const r = shape.length;
+  if (r < 2 || strides[r - 1] !== 1) return undefined;
+  const axes = shape.map((_, i) => i).filter((i) => shape[i] !== 1 && i !== r - 1);
+  axes.sort((i, j) => strides[j]! - strides[i]!);
+  let expected = shape[r - 1]!;
+  for (let k = axes.length - 1; k >= 0; k--) {
+    if (strides[axes[k]!] !== expected) return undefined;
+    expected *= shape[axes[k]!]!;
+  }
+  // size-1 axes keep their positions; the others fill the remaining slots in storage order
+  const order: number[] = [];
+  let next = 0;
+  for (let i = 0; i < r - 1; i++) order.push(shape[i] === 1 ? i : axes[next++]!);
+  order.push(r - 1);
+  return order;
 }
