@@ -20,6 +20,11 @@ export interface BackendCapabilities {
   readonly maxBufferBytes: number;
   /** Work is asynchronous: reads must be awaited and dispatches only enqueue. */
   readonly asynchronous: boolean;
+  /**
+   * Most buffers one launch may bind (WebGPU: maxStorageBuffersPerShaderStage, at least 8); kernels that
+   * take a variable number of operands (AdamW's groups) size themselves by it.
+   */
+  readonly maxStorageBuffersPerLaunch: number;
 }
 
 export interface BackendStats {

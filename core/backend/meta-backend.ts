@@ -12,7 +12,7 @@ export function createMetaBackend(): Backend {
   };
   return {
     name: "meta",
-    capabilities: { float64: true, maxBufferBytes: Number.MAX_SAFE_INTEGER, asynchronous: false },
+    capabilities: { float64: true, maxBufferBytes: Number.MAX_SAFE_INTEGER, asynchronous: false, maxStorageBuffersPerLaunch: Number.MAX_SAFE_INTEGER },
     allocate: (dtype, length): BufferHandle => ({ dtype, length }),
     free() {},
     upload: () => refuse("upload"),

@@ -15,11 +15,12 @@
  *
  * Layout and launches: the moments of all parameters live in one flat M and one flat V (a "bank"), the
  * parameter i's m and v at elements [offset_i, offset_i + numel_i), in the order the parameters were given;
- * the parameters themselves stay where they are. One launch updates a group of up to ADAMW_GROUP = 3
- * tensors (the ones with a gradient, in order): it binds G0..G2 and P0..P2 (each tensor's gradient and
- * parameter, with their element offsets) plus the bank's M and V: 8 storage buffers, the most a WebGPU
- * device guarantees per shader stage (maxStorageBuffersPerShaderStage). So 72 adapter tensors take 24
- * launches per step instead of 72. Consecutive parameters share a bank unless their backend or dtype differ
+ * the parameters themselves stay where they are. One launch updates a group of tensors (the ones with a
+ * gradient, in order): it binds G0..G(k−1) and P0..P(k−1) (each tensor's gradient and parameter, with their
+ * element offsets) plus the bank's M and V, 2k + 2 storage buffers. k is the most the backend's
+ * maxStorageBuffersPerLaunch allows, at most ADAMW_MAX_GROUP: 3 on a WebGPU device with the guaranteed
+ * minimum of 8 storage buffers per shader stage, 7 on lavapipe (16), 8 on the CPU. So 72 adapter tensors
+ * take 11 launches per step on lavapipe instead of 72. Consecutive parameters share a bank unless their backend or dtype differ
  * or the bank would outgrow the backend's largest buffer (full fine-tuning of a large model); a group never
  * spans two banks, nor binds one buffer writable twice (parameters that are views of one storage). M and V
  * of a bank are allocated (zeros) at the first update of one of its parameters; a parameter's segment stays
@@ -39,7 +40,13 @@ import { keep } from "../tensor/scope.ts";
 import type { Tensor } from "../tensor/tensor.ts";
 
 /** Tensors one launch updates at most: 3 × (G, P) + M + V = 8 storage buffers (WebGPU's guaranteed minimum). */
-const ADAMW_GROUP = 3;
+/** Most tensors one launch updates (the WGSL picks its tensor with an if-chain over the group). */
+const ADAMW_MAX_GROUP = 8;
+
+/** Tensors per launch on `backend`: 2k + 2 storage buffers must fit its limit. */
+export function adamwGroupSize(backend: Backend): number {
+  return Math.max(1, Math.min(ADAMW_MAX_GROUP, Math.floor((backend.capabilities.maxStorageBuffersPerLaunch - 2) / 2)));
+}
 
 /** One tensor of a launch. */
 interface AdamWSegment {
@@ -63,7 +70,7 @@ interface AdamWParams {
   readonly oneMinusBeta1: number;
   readonly oneMinusBeta2: number;
   readonly eps: number;
-  /** 1 to ADAMW_GROUP tensors; buffers are bound G0..G(k−1), P0..P(k−1), M, V */
+  /** 1 to ADAMW_MAX_GROUP tensors; buffers are bound G0..G(k−1), P0..P(k−1), M, V */
   readonly tensors: readonly AdamWSegment[];
 }
 
@@ -71,7 +78,7 @@ interface AdamWParams {
  * Uniforms of a launch over k tensors. The invocations cover the tensors' elements one after another:
  * tensor s owns invocations [end(s−1), end(s)) (end(−1) = 0), element j = i − end(s−1) of it.
  */
-const layouts = Array.from({ length: ADAMW_GROUP }, (_, k) =>
+const layouts = Array.from({ length: ADAMW_MAX_GROUP }, (_, k) =>
   new ParamLayout<string>([
     ["decay", "f32"],
     ["beta1", "f32"],
@@ -178,6 +185,8 @@ export interface AdamWOptions {
   readonly eps?: number;
   /** Decoupled weight decay λ (torch's default 0.01). */
   readonly weightDecay?: number;
+  /** Most tensors per launch (1 to 8); default: what the backend's storage-buffer limit allows (adamwGroupSize). */
+  readonly groupSize?: number;
 }
 
 /** One parameter's optimizer state, copied to the host. */
@@ -232,6 +241,8 @@ interface Bank {
   length: number;
   /** allocated at the first update of one of its parameters, freed by dispose() */
   moments: { readonly m: Tensor; readonly v: Tensor } | null;
+  /** tensors per launch on its backend */
+  readonly groupSize: number;
 }
 
 /** Where one parameter's state lives. */
@@ -260,6 +271,10 @@ export class AdamW {
     const [beta1, beta2] = options.betas ?? [0.9, 0.999];
     this.h = { lr: options.lr ?? 1e-3, beta1, beta2, eps: options.eps ?? 1e-8, weightDecay: options.weightDecay ?? 0.01 };
     checkHyperParameters("AdamW", this.h);
+    const groupSize = options.groupSize;
+    if (groupSize !== undefined && !(Number.isInteger(groupSize) && groupSize >= 1 && groupSize <= ADAMW_MAX_GROUP)) {
+      throw InvalidArgumentError.of("AdamW", "groupSize", `${groupSize} is not an integer from 1 to ${ADAMW_MAX_GROUP}`);
+    }
     const seen = new Set<Tensor>();
     for (const p of parameters) {
       if (!p.isContiguous) throw InvalidArgumentError.of("AdamW", "parameters", `a parameter of shape ${fmt(p.shape)} is a non-contiguous view`);
@@ -269,7 +284,7 @@ export class AdamW {
       const capacity = Math.floor(p.backend.capabilities.maxBufferBytes / bytesPerElement[p.dtype]);
       let bank = this.banks.at(-1);
       if (!bank || bank.backend !== p.backend || bank.dtype !== p.dtype || bank.length + p.size > capacity) {
-        bank = { backend: p.backend, dtype: p.dtype, length: 0, moments: null };
+        bank = { backend: p.backend, dtype: p.dtype, length: 0, moments: null, groupSize: groupSize ?? adamwGroupSize(p.backend) };
         this.banks.push(bank);
       }
       this.slots.push({ bank, offset: bank.length, step: 0 });
@@ -297,13 +312,13 @@ export class AdamW {
   /**
    * One update of every parameter that has a gradient (others are skipped, like torch). `lr` overrides the
    * learning rate for this step only (a schedule's value, as torch's param_group["lr"]).
-   * Enqueues one kernel per group of up to ADAMW_GROUP parameters with gradients; nothing is read back.
+   * Enqueues one kernel per group of parameters with gradients (see the file comment); nothing is read back.
    */
   step(lr: number = this.h.lr): void {
     if (!(lr >= 0) || !Number.isFinite(lr)) throw InvalidArgumentError.of("AdamW.step", "lr", `${lr} is not a finite learning rate ≥ 0`);
     const { beta1, beta2, eps, weightDecay } = this.h;
     this.t++;
-    // The parameters with a gradient, in order, up to ADAMW_GROUP per launch, a group within one bank. A
+    // The parameters with a gradient, in order, up to the bank's groupSize per launch, within one bank. A
     // tensor whose parameter or gradient shares a buffer with a parameter already in the group (views of
     // one storage) starts a new group: WebGPU rejects a writable binding that aliases another binding.
     const groups: { bank: Bank; members: number[]; grads: BufferHandle[]; params: BufferHandle[] }[] = [];
@@ -312,7 +327,7 @@ export class AdamW {
       const { bank } = this.slots[i]!;
       const [g, q] = [p.grad.bufferFor("AdamW"), p.bufferFor("AdamW")];
       const last = groups.at(-1);
-      if (last && last.bank === bank && last.members.length < ADAMW_GROUP && !last.params.includes(q) && !last.params.includes(g) && !last.grads.includes(q)) {
+      if (last && last.bank === bank && last.members.length < bank.groupSize && !last.params.includes(q) && !last.params.includes(g) && !last.grads.includes(q)) {
         last.members.push(i);
         last.grads.push(g);
         last.params.push(q);

@@ -15,7 +15,7 @@ import * as assert from "uvu/assert";
 import type { Backend } from "../../core/backend/backend.ts";
 import { InvalidArgumentError } from "../../core/errors.ts";
 import { Linear } from "../../core/nn/layers.ts";
-import { type AdamWOptions, type AdamWState, AdamW } from "../../core/optim/adamw.ts";
+import { type AdamWOptions, type AdamWState, AdamW, adamwGroupSize } from "../../core/optim/adamw.ts";
 import { clipGradNorm, readGradNorm } from "../../core/optim/clip.ts";
 import { learningRateSchedule } from "../../core/optim/schedule.ts";
 import { tensor } from "../../core/tensor/create.ts";
@@ -142,7 +142,9 @@ const groupedHasGrad: readonly (readonly boolean[])[] = [
   [true, true, true, true, true, true, true],
 ];
 const groupedLrs = [0.02, 0.015, 0.01];
-const groupedOptions = { lr: 0.02, betas: [0.9, 0.99] as [number, number], eps: 1e-6, weightDecay: 0.1 };
+// groupSize 3 (a device with WebGPU's minimum of 8 storage buffers per stage) on every backend, so that the
+// scenario's group boundaries (and the aliasing split) are the same everywhere
+const groupedOptions = { lr: 0.02, betas: [0.9, 0.99] as [number, number], eps: 1e-6, weightDecay: 0.1, groupSize: 3 };
 
 /** Deterministic values in [−1, 1) (a small LCG), so every backend and the reference see the same numbers. */
 function values(count: number, seed: number): number[] {
@@ -484,6 +486,23 @@ export function register(backends: readonly NamedBackend[]): void {
       assert.equal(launches, k.map((n, step) => Math.ceil(n / 3) + (step === 0 ? 2 : 0)));
       optimizer.dispose();
       sc.dispose();
+    });
+
+    s("AdamW's default group is what the backend's storage-buffer limit allows: ⌈k / size⌉ launches", async () => {
+      const size = adamwGroupSize(backend);
+      const cap = backend.capabilities.maxStorageBuffersPerLaunch;
+      assert.ok(2 * size + 2 <= cap && size >= 1 && size <= 8, `group of ${size} with ${cap} buffers per launch`);
+      if (name.startsWith("webgpu")) assert.ok(cap >= 8, "WebGPU guarantees 8 storage buffers per stage");
+      const params = Array.from({ length: 19 }, (_, i) => tensor(values(i + 3, i), { backend, dtype: target.dtype, requiresGrad: true }));
+      const optimizer = new AdamW(params);
+      for (const [i, p] of params.entries()) p.grad = tensor(values(i + 3, 100 + i), { backend, dtype: target.dtype });
+      optimizer.step(); // allocates and zeroes M and V (2 launches)
+      const before = backend.stats().dispatches;
+      optimizer.step();
+      assert.is(backend.stats().dispatches - before, Math.ceil(19 / size));
+      assert.throws(() => new AdamW(params, { groupSize: 9 }), /groupSize/);
+      optimizer.dispose();
+      for (const p of params) (p.grad?.dispose(), p.dispose());
     });
 
     s(`AdamW in groups: stateDict after 2 steps, loaded into a new optimizer, continues ${exact ? "bit-identically" : "to 1e-6"}`, async () => {

@@ -76,7 +76,7 @@ export function createCpuBackend(options: CpuBackendOptions = {}): CpuBackend {
   const backend: CpuBackend = {
     name: float64 ? "cpu-f64" : simd ? "cpu" : "cpu-js",
     simd,
-    capabilities: { float64, maxBufferBytes: 2 ** 31 - 1, asynchronous: false },
+    capabilities: { float64, maxBufferBytes: 2 ** 31 - 1, asynchronous: false, maxStorageBuffersPerLaunch: Number.MAX_SAFE_INTEGER },
     allocate(dtype, length) {
       if (dtype === "float64" && !float64) {
         throw InvalidArgumentError.of("allocate", "dtype", "float64 needs the reference backend (createCpuBackend({ float64: true }))");

@@ -101,7 +101,8 @@ export async function createWebGPUBackend(options: WebGPUBackendOptions = {}): P
       requiredLimits: {
         maxBufferSize: l.maxBufferSize,
         maxStorageBufferBindingSize: l.maxStorageBufferBindingSize,
-        maxStorageBuffersPerShaderStage: Math.min(l.maxStorageBuffersPerShaderStage, 10),
+        // AdamW binds 2k + 2 buffers for a group of k ≤ 8 tensors (core/optim/adamw.ts)
+        maxStorageBuffersPerShaderStage: Math.min(l.maxStorageBuffersPerShaderStage, 18),
         maxComputeWorkgroupStorageSize: l.maxComputeWorkgroupStorageSize,
         maxComputeInvocationsPerWorkgroup: l.maxComputeInvocationsPerWorkgroup,
         maxComputeWorkgroupSizeX: l.maxComputeWorkgroupSizeX,
@@ -163,7 +164,7 @@ class WebGPUBackendImpl implements WebGPUBackend {
   ) {
     const limits = device.limits;
     const maxBufferBytes = Math.min(limits.maxBufferSize, limits.maxStorageBufferBindingSize);
-    this.capabilities = { float64: false, maxBufferBytes, asynchronous: true };
+    this.capabilities = { float64: false, maxBufferBytes, asynchronous: true, maxStorageBuffersPerLaunch: limits.maxStorageBuffersPerShaderStage };
     this.uniformAlign = Math.max(256, limits.minUniformBufferOffsetAlignment);
     this.bindGroups = new BindGroupCache();
     this.pool = new BufferPool((bytes) => this.createStorageBuffer(bytes), (buffer) => this.bindGroups.forget(buffer));
