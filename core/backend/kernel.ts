@@ -22,9 +22,14 @@ export interface GpuFeatures {
   /**
    * The device's subgroup size when the 'subgroups' feature is enabled and the size is fixed
    * (adapter.info.subgroupMinSize === subgroupMaxSize); 0 otherwise. Kernels using subgroup operations
-   * must start with `enable subgroups;`.
+   * must start with `enable subgroups;` where `subgroupDirective` is true (or unset).
    */
   readonly subgroupSize: number;
+  /**
+   * Whether WGSL using subgroup operations starts with `enable subgroups;` (Tint: Dawn and Chrome; the
+   * default) or must not (naga in Deno 2.9 rejects the directive and accepts the builtins without it).
+   */
+  readonly subgroupDirective?: boolean;
 }
 
 export interface GpuLaunch {

@@ -6,7 +6,8 @@ import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import type { WebGPUBackend } from "../../core/backend/webgpu/webgpu-backend.ts";
 import { sizeClass } from "../../core/backend/webgpu/buffer-pool.ts";
-import { randn } from "../../core/tensor/create.ts";
+import { randn, tensor } from "../../core/tensor/create.ts";
+import { assertClose } from "../harness/check-op.ts";
 import { tidy } from "../../core/tensor/scope.ts";
 import type { NamedBackend } from "../harness/backends.ts";
 
@@ -42,6 +43,28 @@ if (webgpu) {
     await loss.item();
     assert.is(backend.stats().submits, before.submits + 1, "one submission for the read-back");
     for (const t of [x, w, loss]) t.dispose();
+  });
+
+  s("uploads between launches are recorded in order, without a submission", async () => {
+    const x = randn([8, 8], { backend, seed: 5 });
+    await backend.sync();
+    const before = backend.stats().submits;
+    const doubled = x.mul(2); // a pending launch reads x…
+    const host = Float32Array.from({ length: 64 }, (_, i) => i);
+    const ids = tensor(host, { backend, shape: [8, 8] }); // …then an upload, and a launch reading it
+    const sum = doubled.add(ids);
+    assert.is(backend.stats().submits, before, "the upload went into the pending commands");
+    const want = Array.from(await x.data(), (v, i) => 2 * v + i);
+    assertClose(await sum.data(), want, { rtol: 1e-6, atol: 1e-6 }, "values");
+    for (const t of [x, doubled, ids, sum]) t.dispose();
+  });
+
+  s("subgroup kernels wherever the adapter reports one fixed subgroup size (Deno does not list the feature)", () => {
+    // lavapipe on AVX2 reports subgroupMinSize = subgroupMaxSize = 8 on Node (Dawn) and Deno (wgpu)
+    if (backend.adapterInfo.device?.includes("llvmpipe") || backend.adapterInfo.description?.includes("llvmpipe")) {
+      assert.is(backend.features.subgroupSize, 8);
+    }
+    if (backend.features.subgroupSize > 0) assert.type(backend.features.subgroupDirective, "boolean");
   });
 
   s("freed buffers are reused: a repeated step allocates no new device memory", async () => {

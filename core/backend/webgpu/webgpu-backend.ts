@@ -73,6 +73,7 @@ export async function createWebGPUBackend(options: WebGPUBackendOptions = {}): P
   let device = options.device;
   let adapterInfo: Record<string, string> = {};
   let subgroupSize = 0;
+  let subgroupDirective = true;
   if (!device) {
     const gpu = options.gpu ?? (globalThis as { navigator?: { gpu?: GPU } }).navigator?.gpu;
     if (!gpu) throw NoWebGPUAdapterError.of(runtime, "this runtime exposes no navigator.gpu");
@@ -87,16 +88,17 @@ export async function createWebGPUBackend(options: WebGPUBackendOptions = {}): P
     if (!adapter) throw NoWebGPUAdapterError.of(runtime, "requestAdapter returned null");
     adapterInfo = describeAdapter(adapter);
     // Subgroup kernels assume one fixed subgroup size; adapters with a range (some Intel GPUs) fall back.
+    // Deno 2.9 (wgpu) grants 'subgroups' when asked but does not list it in adapter.features (its matmul
+    // then ran the subgroup-free kernel, ~3× slower): ask whenever the size is fixed, and retry without
+    // the feature if the request is refused.
     const sizes = adapter.info as GPUAdapterInfo & { subgroupMinSize?: number; subgroupMaxSize?: number };
-    const useSubgroups =
-      (options.subgroups ?? true) && adapter.features.has("subgroups") && !!sizes.subgroupMinSize && sizes.subgroupMinSize === sizes.subgroupMaxSize;
-    if (useSubgroups) subgroupSize = sizes.subgroupMinSize!;
+    const wantSubgroups = (options.subgroups ?? true) && !!sizes.subgroupMinSize && sizes.subgroupMinSize === sizes.subgroupMaxSize;
     const l = adapter.limits;
-    device = await adapter.requestDevice({
+    const descriptor = (subgroups: boolean): GPUDeviceDescriptor => ({
       requiredFeatures: [
-        ...(useSubgroups ? ["subgroups" as GPUFeatureName] : []),
+        ...(subgroups ? ["subgroups" as GPUFeatureName] : []),
         // for KernelProfiler only; costs nothing unless profiling is on
-        ...(adapter.features.has("timestamp-query") ? ["timestamp-query" as GPUFeatureName] : []),
+        ...(adapter!.features.has("timestamp-query") ? ["timestamp-query" as GPUFeatureName] : []),
       ],
       requiredLimits: {
         maxBufferSize: l.maxBufferSize,
@@ -109,8 +111,38 @@ export async function createWebGPUBackend(options: WebGPUBackendOptions = {}): P
         maxComputeWorkgroupSizeY: l.maxComputeWorkgroupSizeY,
       },
     });
+    try {
+      device = await adapter.requestDevice(descriptor(wantSubgroups));
+    } catch (e) {
+      if (!wantSubgroups || adapter.features.has("subgroups")) throw e;
+      device = await adapter.requestDevice(descriptor(false));
+    }
+    if (device.features.has("subgroups")) {
+      const directive = await probeSubgroupDirective(device);
+      if (directive !== null) {
+        subgroupSize = sizes.subgroupMinSize!;
+        subgroupDirective = directive;
+      }
+    }
   }
-  return new WebGPUBackendImpl(device, adapterInfo, { subgroupSize }, options.uniformArenaBytes ?? 1 << 20);
+  return new WebGPUBackendImpl(device, adapterInfo, { subgroupSize, subgroupDirective }, options.uniformArenaBytes ?? 1 << 20);
+}
+
+/**
+ * How this device's shader compiler takes subgroup operations: with the `enable subgroups;` directive
+ * (Tint: Dawn, Chrome) — true —, without it (naga in Deno 2.9 rejects the directive but accepts the
+ * builtins) — false —, or not at all — null. Probed once by compiling a tiny kernel each way.
+ */
+async function probeSubgroupDirective(device: GPUDevice): Promise<boolean | null> {
+  const probe = `@group(0) @binding(0) var<storage, read_write> out: array<f32>;
+@compute @workgroup_size(8) fn main(@builtin(local_invocation_index) i: u32) { out[i] = subgroupBroadcast(f32(i), 0u); }`;
+  for (const directive of [true, false]) {
+    device.pushErrorScope("validation");
+    const module = device.createShaderModule({ label: "webpeft subgroup probe", code: `${directive ? "enable subgroups;\n" : ""}${probe}` });
+    device.createComputePipeline({ label: "webpeft subgroup probe", layout: "auto", compute: { module, entryPoint: "main" } });
+    if ((await device.popErrorScope()) === null) return directive;
+  }
+  return null;
 }
 
 function describeAdapter(adapter: GPUAdapter): Record<string, string> {
@@ -140,6 +172,8 @@ class WebGPUBackendImpl implements WebGPUBackend {
   private readonly arenaHost: Uint8Array;
   /** The same memory as 32-bit words (uniforms are packed as words). */
   private readonly arenaWords: Uint32Array;
+  /** Upload staging buffers recorded into the pending commands, destroyed after their submit. */
+  private readonly stagingBuffers: GPUBuffer[] = [];
   /** The pipeline last set in the open compute pass (setPipeline is skipped when the next launch uses it too). */
   private passPipeline: GPUComputePipeline | null = null;
   private arenaUsed = 0;
@@ -231,11 +265,28 @@ class WebGPUBackendImpl implements WebGPUBackend {
     this.checkUsable();
     const b = this.asGpu(handle);
     if (data.length === 0) return;
-    // queue.writeBuffer runs before any command buffer submitted later, so commands recorded so far
-    // (which may still read this buffer's previous owner's data) are submitted first.
-    if (this.pendingDispatches > 0) this.flush();
     const bytes = bytesPerElement[b.dtype];
-    this.device.queue.writeBuffer(b.buffer, offset * bytes, data.buffer, data.byteOffset, data.length * bytes);
+    const byteLength = data.length * bytes;
+    if (this.pendingDispatches === 0 || byteLength % 4 !== 0 || (offset * bytes) % 4 !== 0) {
+      // queue.writeBuffer runs before any command buffer submitted later, so commands recorded so far
+      // (which may still read this buffer's previous owner's data) are submitted first
+      if (this.pendingDispatches > 0) this.flush();
+      this.device.queue.writeBuffer(b.buffer, offset * bytes, data.buffer, data.byteOffset, byteLength);
+      return;
+    }
+    // Commands are pending: copy through a staging buffer recorded in the same command stream, so the
+    // write stays in order without a submit in the middle of a step (a training step uploads its input
+    // ids and position buckets between launches; each submit there started the device early and split
+    // the step's recording). The staging buffer is destroyed once submitted (the device keeps it alive
+    // until the copy has run).
+    const staging = this.device.createBuffer({ size: byteLength, usage: 0x0004 /* COPY_SRC */, mappedAtCreation: true });
+    new Uint8Array(staging.getMappedRange()).set(new Uint8Array(data.buffer, data.byteOffset, byteLength));
+    staging.unmap();
+    this.endPass();
+    this.encoder ??= this.device.createCommandEncoder();
+    this.encoder.copyBufferToBuffer(staging, 0, b.buffer, offset * bytes, byteLength);
+    this.pendingDispatches++;
+    this.stagingBuffers.push(staging);
   }
 
   async read(handle: BufferHandle, offset: number, length: number): Promise<AnyTypedArray> {
@@ -355,6 +406,7 @@ class WebGPUBackendImpl implements WebGPUBackend {
     const collectTimes = this.profiler?.resolveInto(this.encoder);
     this.device.queue.submit([this.encoder.finish()]);
     collectTimes?.();
+    for (const staging of this.stagingBuffers.splice(0)) staging.destroy();
     this.encoder = null;
     this.arenaUsed = 0;
     this.pendingDispatches = 0;

@@ -33,19 +33,36 @@ export function relativePositionBucket(relativePosition: number, bidirectional: 
 
 /**
  * Buckets for queries at positions queryOffset … queryOffset+queryLength−1 against keys 0 … keyLength−1:
- * an int32 (queryLength × keyLength) row-major table.
+ * an int32 (queryLength × keyLength) row-major table. A bucket depends only on r = k − q − offset, so it
+ * is computed once per relative position; tables are kept for the last few shapes (every training step
+ * asks for the same ones). The result is shared: do not modify it.
  */
 export function relativePositionBuckets(
   queryLength: number,
   keyLength: number,
   options: { readonly bidirectional: boolean; readonly numBuckets: number; readonly maxDistance: number; readonly queryOffset?: number },
 ): Int32Array {
-  const table = new Int32Array(queryLength * keyLength);
   const offset = options.queryOffset ?? 0;
-  for (let q = 0; q < queryLength; q++) {
-    for (let k = 0; k < keyLength; k++) {
-      table[q * keyLength + k] = relativePositionBucket(k - (q + offset), options.bidirectional, options.numBuckets, options.maxDistance);
-    }
+  const key = `${queryLength},${keyLength},${offset},${options.bidirectional},${options.numBuckets},${options.maxDistance}`;
+  const cached = tables.get(key);
+  if (cached) return cached;
+  // r runs from −(queryLength − 1 + offset) (last query, first key) to keyLength − 1 − offset
+  const lowest = -(queryLength - 1 + offset);
+  const byRelative = new Int32Array(queryLength + keyLength - 1);
+  for (let i = 0; i < byRelative.length; i++) {
+    byRelative[i] = relativePositionBucket(lowest + i, options.bidirectional, options.numBuckets, options.maxDistance);
   }
+  const table = new Int32Array(queryLength * keyLength);
+  for (let q = 0; q < queryLength; q++) {
+    // r = k − q − offset, at index r − lowest = k + (queryLength − 1 − q)
+    const start = queryLength - 1 - q;
+    table.set(byRelative.subarray(start, start + keyLength), q * keyLength);
+  }
+  if (tables.size >= MAX_TABLES) tables.delete(tables.keys().next().value!);
+  tables.set(key, table);
   return table;
 }
+
+/** Recent bucket tables by shape (greedy decoding asks for one per step: a few dozen small tables). */
+const tables = new Map<string, Int32Array>();
+const MAX_TABLES = 64;

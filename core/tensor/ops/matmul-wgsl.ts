@@ -79,6 +79,8 @@ export interface MatmulShaderSpec {
   residual?: boolean;
   /** Apply relu in the store, after the residual: C = relu(A·B (+ R)), as the elementwise relu (NaN → 0). */
   relu?: boolean;
+  /** false: the device's compiler takes subgroup builtins without `enable subgroups;` (GpuFeatures). */
+  subgroupDirective?: boolean;
   /**
    * 0: no subgroup operations. Otherwise the device's exact subgroup size (8 on lavapipe/AVX2);
    * the shader then uses `enable subgroups;` so the device needs the 'subgroups' feature, and it
@@ -126,20 +128,23 @@ export const DEFAULT_TUNING_NO_SUBGROUP: MatmulTuning = { R: 8, Q: 2, SGM: 8, SG
 export function chooseMatmulTuning(M: number, N: number, subgroupSize: number): MatmulTuning {
   if (subgroupSize <= 1) return DEFAULT_TUNING_NO_SUBGROUP;
   const S = subgroupSize;
-  const candidates: MatmulTuning[] = [DEFAULT_TUNING_SUBGROUP];
-  for (const R of [2, 1]) {
-    for (const [SGM, SGN] of [[8, 1], [4, 2], [2, 4], [1, 8]] as const) {
-      candidates.push({ R, Q: 1, SGM, SGN, mMajorGrid: false });
-    }
-  }
-  const padded = (t: MatmulTuning) => {
+  // the first candidate with the least padded work (stable: default first, then R = 2 before R = 1)
+  let best = TUNING_CANDIDATES[0]!;
+  let bestPadded = Infinity;
+  for (const t of TUNING_CANDIDATES) {
     const tileM = S * t.R * t.SGM;
     const tileN = 4 * S * t.Q * t.SGN;
-    return Math.ceil(M / tileM) * tileM * Math.ceil(N / tileN) * tileN;
-  };
-  // the first candidate with the least padded work (stable: default first, then R = 2 before R = 1)
-  return candidates.reduce((best, t) => (padded(t) < padded(best) ? t : best));
+    const padded = Math.ceil(M / tileM) * tileM * Math.ceil(N / tileN) * tileN;
+    if (padded < bestPadded) [best, bestPadded] = [t, padded];
+  }
+  return best;
 }
+
+/** The subgroup tunings chooseMatmulTuning considers, the default first (made once: it runs per launch). */
+const TUNING_CANDIDATES: readonly MatmulTuning[] = [
+  DEFAULT_TUNING_SUBGROUP,
+  ...[2, 1].flatMap((R) => ([[8, 1], [4, 2], [2, 4], [1, 8]] as const).map(([SGM, SGN]) => ({ R, Q: 1, SGM, SGN, mMajorGrid: false }))),
+];
 
 /** Largest per-dimension dispatch size WebGPU allows. */
 const MAX_DISPATCH = 65535;
@@ -226,7 +231,7 @@ export function tiledMatmulShader(spec: MatmulShaderSpec, tuning?: MatmulTuning)
 
   const L: string[] = [];
   const emit = (s: string) => L.push(s);
-  if (useSg) emit('enable subgroups;');
+  if (useSg && spec.subgroupDirective !== false) emit('enable subgroups;');
   emit(bindings(vecA, vecB, spec.vecC, spec.residual));
   // Scalar element loads usable whatever the declared element type (for the K tail).
   emit(`fn ldA(i: u32) -> f32 { return ${vecA ? 'A[i / 4u][i % 4u]' : 'A[i]'}; }`);
@@ -388,8 +393,9 @@ export interface MatmulCallParams {
 }
 
 /** Picks the specialisation (vec4 loads only where alignment allows). */
-export function chooseMatmulSpec(p: MatmulCallParams): MatmulShaderSpec {
-  const al = (x: number) => x % 4 === 0;
+const al = (x: number) => x % 4 === 0;
+
+export function chooseMatmulSpec(p: MatmulCallParams, subgroupSize = p.subgroupSize ?? 0): MatmulShaderSpec {
   const aBS = p.aBatchStrides ?? [];
   const bBS = p.bBatchStrides ?? [];
   // "Transposed" = the contiguous axis is the other one.
@@ -403,7 +409,7 @@ export function chooseMatmulSpec(p: MatmulCallParams): MatmulShaderSpec {
   else vecB = al(p.K) && al(p.bStrideN) && al(p.bOffset) && bBS.every(al);
   // Only the subgroup size validated on lavapipe (8) is used; other sizes fall back to the
   // subgroup-free kernel (tiledMatmulShader itself accepts 4..32 for experiments).
-  const sg = p.subgroupSize ?? 0;
+  const sg = subgroupSize;
   const r = p.residual;
   // vec4 stores (and residual loads): every row of C (and R) starts 4-aligned
   const vecC =

@@ -141,7 +141,8 @@ export const matmulKernel: Kernel<MatmulParams> = {
     }
   },
   gpu(p, device) {
-    const spec = chooseMatmulSpec({ ...p, subgroupSize: device.subgroupSize });
+    const spec = chooseMatmulSpec(p, device.subgroupSize);
+    if (device.subgroupDirective === false && spec.subgroupSize > 0) spec.subgroupDirective = false;
     const naive = p.variant === "naive";
     const tuning = naive ? null : chooseMatmulTuning(p.M, p.N, spec.subgroupSize);
     // The key names the specialisation; the WGSL is generated once per key (shaderFor), never per launch.
@@ -168,7 +169,7 @@ export const matmulKernel: Kernel<MatmulParams> = {
 
 /** The specialisation as a short key: transposes, vec4 operands, subgroup size. */
 function specKey(s: MatmulShaderSpec): string {
-  return `${s.aTransposed ? "aT" : "a"}${s.bTransposed ? "bT" : "b"}${s.vecA ? "+vA" : ""}${s.vecB ? "+vB" : ""}${s.vecC ? "+vC" : ""}${s.residual ? "+R" : ""}${s.relu ? "+relu" : ""}:sg${s.subgroupSize}`;
+  return `${s.aTransposed ? "aT" : "a"}${s.bTransposed ? "bT" : "b"}${s.vecA ? "+vA" : ""}${s.vecB ? "+vB" : ""}${s.vecC ? "+vC" : ""}${s.residual ? "+R" : ""}${s.relu ? "+relu" : ""}:sg${s.subgroupSize}${s.subgroupDirective === false ? "-implicit" : ""}`;
 }
 
 /** Generated shaders by launch key (a handful per model: the specialisations, not the shapes). */
