@@ -11,8 +11,8 @@
  *   host ms/step     wall time until the step's JavaScript returns, before waiting for the device: on
  *                    webgpu that is recording (the device starts on the first submit, so on lavapipe,
  *                    which runs on the same CPU cores, part of its work overlaps); on cpu, everything
- *   µs/launch        host ms ÷ launches (issue 9's target: ≤ 10 µs, on a batch small enough that the
- *                    device's share is negligible: use --quick)
+ *   µs/launch        host ms ÷ launches, min and median rounds (issue 9's target: ≤ 10 µs, on a batch
+ *                    small enough that the device's share is negligible: use --quick)
  *   step ms          wall time until the step's results are on the host
  *   bind groups/step new WebGPU bind groups per step after warm-up (0 when every launch reuses one)
  *   ÷ pytorch        our step ms ÷ PyTorch's step ms (medians), same model, method and batch
@@ -75,8 +75,13 @@ export interface StepBenchRow {
   /** null for pytorch-cpu (torch on the CPU is synchronous: its step ms is all host time) */
   readonly hostMs: Stats | null;
   readonly stepMs: Stats;
-  /** null for pytorch-cpu */
+  /** host ms median ÷ launches; null for pytorch-cpu */
   readonly usPerLaunch: number | null;
+  /**
+   * host ms min ÷ launches: the least disturbed round (on a shared machine the median carries garbage
+   * collections and other processes' time slices); null for pytorch-cpu
+   */
+  readonly usPerLaunchMin: number | null;
   /** webgpu only: bind groups created per step after warm-up */
   readonly bindGroupsPerStep: number | null;
   readonly rounds: number;
@@ -327,6 +332,7 @@ export async function runStepBench(options: StepBenchOptions): Promise<StepBench
         hostMs: host,
         stepMs: stats(v.times),
         usPerLaunch: (host.median * 1000) / v.launches,
+        usPerLaunchMin: (host.min * 1000) / v.launches,
         bindGroupsPerStep: backend.name === "webgpu" ? v.bindGroups.slice(-rounds).reduce((a, b) => a + b, 0) / rounds : null,
         rounds,
         vsPytorch: null, // filled in below once PyTorch has run
@@ -363,6 +369,7 @@ export async function runStepBench(options: StepBenchOptions): Promise<StepBench
         hostMs: null,
         stepMs: stats(line.stepMs),
         usPerLaunch: null,
+        usPerLaunchMin: null,
         bindGroupsPerStep: null,
         rounds: line.stepMs.length,
         vsPytorch: null,
@@ -388,12 +395,12 @@ export async function runStepBench(options: StepBenchOptions): Promise<StepBench
   const fmt = (s: Stats | null) => (s === null ? "-" : `${s.min.toFixed(0)} / ${s.median.toFixed(0)} / ${s.max.toFixed(0)}`);
   const dash = (x: number | null, digits: number) => (x === null ? "-" : x.toFixed(digits));
   log(
-    `\n${"engine".padEnd(11)} ${"method".padEnd(6)} ${"model".padEnd(9)} ${"trainable".padStart(9)} ${"launches".padStart(8)} ${"host ms min/med/max".padStart(20)} ${"µs/launch".padStart(9)} ` +
+    `\n${"engine".padEnd(11)} ${"method".padEnd(6)} ${"model".padEnd(9)} ${"trainable".padStart(9)} ${"launches".padStart(8)} ${"host ms min/med/max".padStart(20)} ${"µs/launch min/med".padStart(17)} ` +
       `${"step ms min/med/max".padStart(22)} ${"new bind groups".padStart(15)} ${"÷ pytorch".padStart(9)}`,
   );
   for (const r of rows) {
     log(
-      `${r.engine.padEnd(11)} ${r.method.padEnd(6)} ${r.model.padEnd(9)} ${String(r.trainable).padStart(9)} ${(r.launchesPerStep === null ? "-" : String(r.launchesPerStep)).padStart(8)} ${fmt(r.hostMs).padStart(20)} ${dash(r.usPerLaunch, 1).padStart(9)} ` +
+      `${r.engine.padEnd(11)} ${r.method.padEnd(6)} ${r.model.padEnd(9)} ${String(r.trainable).padStart(9)} ${(r.launchesPerStep === null ? "-" : String(r.launchesPerStep)).padStart(8)} ${fmt(r.hostMs).padStart(20)} ${(r.usPerLaunch === null ? "-" : `${r.usPerLaunchMin!.toFixed(1)} / ${r.usPerLaunch.toFixed(1)}`).padStart(17)} ` +
         `${fmt(r.stepMs).padStart(22)} ${dash(r.bindGroupsPerStep, 1).padStart(15)} ${(r.vsPytorch === null ? "-" : `${r.vsPytorch.toFixed(2)}×`).padStart(9)}`,
     );
   }
