@@ -36,7 +36,9 @@
  * Its trainable parameter counts are compared with ours; a mismatch is reported loudly on stderr and
  * under the table.
  * Python: $WEBPEFT_PYTHON, else /usr/bin/python3 (Debian's python3-torch; a pyenv `python3` on PATH
- * usually has no torch). When it cannot run or torch does not import, the table (and --json, as a line
+ * usually has no torch). Debian's torch calls the system's libblas.so.3: install an optimised one
+ * (`apt-get install libopenblas0-pthread`), or its matmul runs on the reference BLAS at ~5 GFLOP/s instead
+ * of 100+ and every ratio flatters us by ~20× (bench/issue9-run.sh checks). When it cannot run or torch does not import, the table (and --json, as a line
  * with "measured": false) says "PyTorch CPU not measured" and why; the bench still succeeds. --no-torch
  * skips it and says so. Machine-load drift between our block and PyTorch's shows up in the ratios:
  * compare ratios of several runs.

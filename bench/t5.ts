@@ -1,7 +1,11 @@
 /**
  * T5 step benchmark: forward and forward+backward time of a T5-small-shaped model (d_model 512, 6+6
  * layers, d_ff 2048, 8 heads, vocab 32128, random weights) on a batch of 8 × 128 source tokens and
- * 8 target tokens, on webgpu and cpu. Prints a table and one JSON line per backend and phase.
+ * 8 target tokens, on webgpu and cpu, for two trainings: "full" (every weight trainable: the backward
+ * computes weight gradients too, about 2× the forward's multiply-adds) and "krona" (KronA on q and v,
+ * the base frozen: the backward needs only input gradients and the adapters', about 1× the forward's).
+ * Prints a table with backward ÷ forward ((forward+backward − forward) ÷ forward) and one JSON line per
+ * backend, training and phase.
  */
 import { Bench } from "tinybench";
 import type { Backend } from "../core/backend/backend.ts";
@@ -11,6 +15,8 @@ import { createT5 } from "../core/models/t5/load.ts";
 import { Generator } from "../core/tensor/random.ts";
 import { tidy } from "../core/tensor/scope.ts";
 import type { T5Inputs } from "../core/models/t5/model.ts";
+import { PeftModel } from "../core/peft/peft-model.ts";
+import "../plugins/mod.ts";
 
 export const T5_SMALL_SHAPE = parseT5Config(
   {
@@ -31,6 +37,8 @@ export const T5_SMALL_SHAPE = parseT5Config(
 export interface T5BenchResult {
   readonly bench: "t5";
   readonly backend: string;
+  /** "full": every weight trainable; "krona": KronA on q and v, the base frozen */
+  readonly training: "full" | "krona";
   readonly phase: "forward" | "forward+backward";
   readonly batch: number;
   readonly sourceLength: number;
@@ -59,38 +67,45 @@ export async function runT5Bench(options: { readonly gpu?: Backend; readonly cpu
   const backends: Backend[] = [...(options.gpu ? [options.gpu] : []), ...(options.cpu === false ? [] : [createCpuBackend()])];
   const results: T5BenchResult[] = [];
   log(`T5-small shape, batch ${B} × ${S} source × ${T} target tokens, eval mode (no dropout)`);
-  log(`${"backend".padEnd(10)} ${"forward ms".padStart(12)} ${"fwd+bwd ms".padStart(12)} ${"bwd/fwd".padStart(8)}`);
+  log(`${"backend".padEnd(10)} ${"training".padEnd(8)} ${"forward ms".padStart(12)} ${"fwd+bwd ms".padStart(12)} ${"bwd ÷ fwd".padStart(10)}`);
   for (const backend of backends) {
-    const model = createT5(T5_SMALL_SHAPE, { backend, seed: 1 }).eval();
-    const inputs = batchOf(B, S, T, T5_SMALL_SHAPE.vocabSize);
-    const row: Partial<Record<T5BenchResult["phase"], T5BenchResult>> = {};
-    for (const phase of ["forward", "forward+backward"] as const) {
-      const bench = new Bench({ name: phase, time: 0, iterations: backend.name === "cpu" ? 1 : 3, warmupIterations: 1, warmupTime: 0 });
-      bench.add(phase, async () => {
-        const loss = tidy(() => {
-          const { loss } = model.forward(inputs);
-          if (phase === "forward+backward") loss!.backward();
-          return loss!;
+    for (const training of ["full", "krona"] as const) {
+      const base = createT5(T5_SMALL_SHAPE, { backend, seed: 1 }).eval();
+      const peft = training === "krona" ? new PeftModel(base) : null;
+      peft?.addAdapter("krona", "krona", { targets: ["q", "v"] });
+      const model = peft ?? base;
+      const trainable = peft ? peft.trainableParameters().map(([, p]) => p) : base.uniqueParameters().map(([, p]) => p);
+      const inputs = batchOf(B, S, T, T5_SMALL_SHAPE.vocabSize);
+      const row: Partial<Record<T5BenchResult["phase"], T5BenchResult>> = {};
+      for (const phase of ["forward", "forward+backward"] as const) {
+        const bench = new Bench({ name: phase, time: 0, iterations: backend.name === "cpu" ? 1 : 3, warmupIterations: 1, warmupTime: 0 });
+        bench.add(phase, async () => {
+          const loss = tidy(() => {
+            const { loss } = model.forward(inputs);
+            if (phase === "forward+backward") loss!.backward();
+            return loss!;
+          });
+          await loss.item();
+          loss.dispose();
+          for (const p of trainable) {
+            p.grad?.dispose();
+            p.grad = null;
+          }
         });
-        await loss.item();
-        loss.dispose();
-        for (const [, p] of model.uniqueParameters()) {
-          p.grad?.dispose();
-          p.grad = null;
-        }
-      });
-      await bench.run();
-      const r = bench.tasks[0]!.result;
-      if (r.state !== "completed") throw new Error(`t5 bench ${phase} on ${backend.name}: ${r.state}${"error" in r ? ` ${r.error.message}` : ""}`);
-      row[phase] = { bench: "t5", backend: backend.name, phase, batch: B, sourceLength: S, targetLength: T, msPerStep: r.latency.mean, samples: r.latency.samplesCount };
-    }
-    model.dispose();
-    const f = row.forward!;
-    const fb = row["forward+backward"]!;
-    log(`${backend.name.padEnd(10)} ${f.msPerStep.toFixed(0).padStart(12)} ${fb.msPerStep.toFixed(0).padStart(12)} ${(fb.msPerStep / f.msPerStep).toFixed(2).padStart(8)}`);
-    for (const r of [f, fb]) {
-      results.push(r);
-      log(JSON.stringify(r));
+        await bench.run();
+        const r = bench.tasks[0]!.result;
+        if (r.state !== "completed") throw new Error(`t5 bench ${training} ${phase} on ${backend.name}: ${r.state}${"error" in r ? ` ${r.error.message}` : ""}`);
+        row[phase] = { bench: "t5", backend: backend.name, training, phase, batch: B, sourceLength: S, targetLength: T, msPerStep: r.latency.mean, samples: r.latency.samplesCount };
+      }
+      peft?.dispose();
+      base.dispose();
+      const f = row.forward!;
+      const fb = row["forward+backward"]!;
+      log(`${backend.name.padEnd(10)} ${training.padEnd(8)} ${f.msPerStep.toFixed(0).padStart(12)} ${fb.msPerStep.toFixed(0).padStart(12)} ${((fb.msPerStep - f.msPerStep) / f.msPerStep).toFixed(2).padStart(10)}`);
+      for (const r of [f, fb]) {
+        results.push(r);
+        log(JSON.stringify(r));
+      }
     }
   }
   return results;
