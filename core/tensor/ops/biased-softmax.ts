@@ -10,7 +10,7 @@
  *
  * One workgroup per row (the rows of x's last axis); the bias row is found through b's broadcast strides.
  */
-import { type Kernel, ParamLayout, entryBuiltins, linearWorkgroupIndex, spreadWorkgroups, storage, uniformParams } from "../../backend/kernel.ts";
+import { type Kernel, ParamLayout, entryBuiltins, storage, uniformParams } from "../../backend/kernel.ts";
 import { DTypeError, ShapeError } from "../../errors.ts";
 import { record } from "../autograd.ts";
 import { isFloat } from "../dtype.ts";
@@ -20,7 +20,7 @@ import { sumToShape } from "./reduce.ts";
 import { softmaxBackwardKernel } from "./softmax.ts";
 import { type Operand, checkRank, collapse, forEachStrided, stridedFields, stridedValues, wgslOffsets } from "./strided.ts";
 import { contiguous } from "./views.ts";
-import { ROW_WG, workgroupReduce } from "./wgsl-workgroup.ts";
+import { ROW_WG, rowMapping } from "./wgsl-workgroup.ts";
 
 interface BiasedSoftmaxParams {
   readonly rows: number;
@@ -61,33 +61,33 @@ export const biasedSoftmaxKernel: Kernel<BiasedSoftmaxParams> = {
   gpu(p) {
     const rank = p.rowShape.length;
     const layout = layoutOf(rank);
+    const m = rowMapping(p.cols); // a thread per short row (see wgsl-workgroup.ts), like softmax
     return {
-      key: `biasedSoftmax:r${rank}`,
+      key: `biasedSoftmax:r${rank}${m.keySuffix}`,
       source: () => `
 ${storage(0, "X", "f32", "read")}
 ${storage(1, "B", "f32", "read")}
 ${storage(2, "Y", "f32", "read_write")}
 ${uniformParams(3, layout)}
-${workgroupReduce}
+${m.helpers}
 @compute @workgroup_size(${ROW_WG})
 fn main(${entryBuiltins}) {
-  let row = ${linearWorkgroupIndex};
-  if (row >= P.n) { return; }
+  ${m.enter("P.n")}
   ${wgslOffsets(rank, ["b"], "row")}
   let base = P.xoff + row * P.cols;
   var row_max = neg_inf();
-  for (var c: u32 = lid; c < P.cols; c += ${ROW_WG}u) { row_max = max(row_max, X[base + c] + B[b_o + c * P.bcol]); }
-  row_max = wg_max(row_max, lid);
+  for (var c: u32 = ${m.first}; c < P.cols; c += ${m.stride}) { row_max = max(row_max, X[base + c] + B[b_o + c * P.bcol]); }
+  row_max = ${m.max("row_max")};
   var row_sum: f32 = 0.0;
-  for (var c: u32 = lid; c < P.cols; c += ${ROW_WG}u) { row_sum += exp(X[base + c] + B[b_o + c * P.bcol] - row_max); }
-  row_sum = wg_sum(row_sum, lid);
+  for (var c: u32 = ${m.first}; c < P.cols; c += ${m.stride}) { row_sum += exp(X[base + c] + B[b_o + c * P.bcol] - row_max); }
+  row_sum = ${m.sum("row_sum")};
   let inv = 1.0 / row_sum;
-  for (var c: u32 = lid; c < P.cols; c += ${ROW_WG}u) {
+  for (var c: u32 = ${m.first}; c < P.cols; c += ${m.stride}) {
     Y[row * P.cols + c] = exp(X[base + c] + B[b_o + c * P.bcol] - row_max) * inv;
   }
 }`,
       uniforms: layout.pack({ ...stridedValues(p.rowShape, ["b"], [p.bias]), cols: p.cols, xoff: p.xOffset, bcol: p.biasColStride }),
-      workgroups: spreadWorkgroups(p.rows),
+      workgroups: m.workgroups(p.rows),
     };
   },
 };

@@ -5,14 +5,14 @@
  *   softmax:      y = exp(x − m) / Σ exp(x − m)       dx = y ⊙ (g − Σ g⊙y)
  *   log-softmax:  y = x − m − log Σ exp(x − m)       dx = g − exp(y) · Σ g
  */
-import { type Kernel, ParamLayout, entryBuiltins, linearWorkgroupIndex, spreadWorkgroups, storage, uniformParams } from "../../backend/kernel.ts";
+import { type Kernel, ParamLayout, entryBuiltins, storage, uniformParams } from "../../backend/kernel.ts";
 import { DTypeError } from "../../errors.ts";
 import { record } from "../autograd.ts";
 import { isFloat } from "../dtype.ts";
 import { normalizeAxis } from "../shape.ts";
 import { Tensor } from "../tensor.ts";
 import { contiguous, transpose } from "./views.ts";
-import { ROW_WG, rowMaxSumExp, wgslRowMaxSumExp, workgroupReduce } from "./wgsl-workgroup.ts";
+import { ROW_WG, rowMapping, rowMaxSumExp, wgslRowMaxSumExp } from "./wgsl-workgroup.ts";
 
 type Variant = "softmax" | "logSoftmax";
 
@@ -43,27 +43,27 @@ export const softmaxKernel: Kernel<RowParams> = {
     }
   },
   gpu(p) {
+    const m = rowMapping(p.cols);
     return {
-      key: `softmax:${p.variant}`,
+      key: `softmax:${p.variant}${m.keySuffix}`,
       source: () => `
 ${storage(0, "X", "f32", "read")}
 ${storage(1, "Y", "f32", "read_write")}
 ${uniformParams(2, layout)}
-${workgroupReduce}
+${m.helpers}
 @compute @workgroup_size(${ROW_WG})
 fn main(${entryBuiltins}) {
-  let row = ${linearWorkgroupIndex};
-  if (row >= P.rows) { return; }
+  ${m.enter("P.rows")}
   let base = P.off0 + row * P.cols;
-  ${wgslRowMaxSumExp("X", "base", "P.cols")}
+  ${wgslRowMaxSumExp("X", "base", "P.cols", m)}
   ${p.variant === "softmax" ? "let inv = 1.0 / row_sum;" : "let log_s = log(row_sum);"}
-  for (var c: u32 = lid; c < P.cols; c += ${ROW_WG}u) {
+  for (var c: u32 = ${m.first}; c < P.cols; c += ${m.stride}) {
     let z = X[base + c] - row_max;
     Y[row * P.cols + c] = ${p.variant === "softmax" ? "exp(z) * inv" : "z - log_s"};
   }
 }`,
       uniforms: layout.pack({ rows: p.rows, cols: p.cols, off0: p.offsets[0]!, off1: 0 }),
-      workgroups: spreadWorkgroups(p.rows),
+      workgroups: m.workgroups(p.rows),
     };
   },
 };
@@ -87,31 +87,31 @@ export const softmaxBackwardKernel: Kernel<RowParams> = {
     }
   },
   gpu(p) {
+    const m = rowMapping(p.cols);
     return {
-      key: `softmaxBackward:${p.variant}`,
+      key: `softmaxBackward:${p.variant}${m.keySuffix}`,
       source: () => `
 ${storage(0, "Y", "f32", "read")}
 ${storage(1, "G", "f32", "read")}
 ${storage(2, "DX", "f32", "read_write")}
 ${uniformParams(3, layout)}
-${workgroupReduce}
+${m.helpers}
 @compute @workgroup_size(${ROW_WG})
 fn main(${entryBuiltins}) {
-  let row = ${linearWorkgroupIndex};
-  if (row >= P.rows) { return; }
+  ${m.enter("P.rows")}
   let yb = P.off0 + row * P.cols;
   let gb = P.off1 + row * P.cols;
   var acc: f32 = 0.0;
-  for (var c: u32 = lid; c < P.cols; c += ${ROW_WG}u) {
+  for (var c: u32 = ${m.first}; c < P.cols; c += ${m.stride}) {
     acc += ${p.variant === "softmax" ? "G[gb + c] * Y[yb + c]" : "G[gb + c]"};
   }
-  acc = wg_sum(acc, lid);
-  for (var c: u32 = lid; c < P.cols; c += ${ROW_WG}u) {
+  acc = ${m.sum("acc")};
+  for (var c: u32 = ${m.first}; c < P.cols; c += ${m.stride}) {
     DX[row * P.cols + c] = ${p.variant === "softmax" ? "Y[yb + c] * (G[gb + c] - acc)" : "G[gb + c] - exp(Y[yb + c]) * acc"};
   }
 }`,
       uniforms: layout.pack({ rows: p.rows, cols: p.cols, off0: p.offsets[0]!, off1: p.offsets[1]! }),
-      workgroups: spreadWorkgroups(p.rows),
+      workgroups: m.workgroups(p.rows),
     };
   },
 };

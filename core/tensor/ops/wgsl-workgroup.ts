@@ -3,7 +3,7 @@
  * folds a strided part of the row, then a tree in workgroup memory combines the partial results.
  * Call them from uniform control flow only (they contain barriers).
  */
-import { wgslSpecialFloats } from "../../backend/kernel.ts";
+import { linearWorkgroupIndex, spreadWorkgroups, wgslSpecialFloats } from "../../backend/kernel.ts";
 
 export const ROW_WG = 64;
 
@@ -33,18 +33,76 @@ fn wg_max(v: f32, lid: u32) -> f32 {
 }
 ${wgslSpecialFloats}`;
 
+/** Rows at most this long get a thread each instead of a workgroup (see rowMapping). */
+export const SHORT_ROW = 256;
+
 /**
- * WGSL statements (one workgroup per row, `lid` the local index) defining `row_max` = max_c x_c and
- * `row_sum` = Σ_c exp(x_c − row_max) over `buffer[base + c]`, c < `count`: the stable log-sum-exp
- * pieces that softmax and cross-entropy share.
+ * How a row kernel maps rows to threads. Long rows: a workgroup per row, each thread folding every
+ * ROW_WG-th column, then a tree in workgroup memory (wg_sum / wg_max). Short rows (≤ SHORT_ROW columns,
+ * attention's 128-key rows): one thread per row folding the row in order, with no barriers — lavapipe runs
+ * a barrier as a coroutine switch, and a 64-thread workgroup on a 128-wide row spent most of its time
+ * there (biasedSoftmax and softmaxBackward were 8% of a T5-small KronA step's GPU time). Kernels use
+ * `enter`, `first` / `stride` for their column loops, and `sum` / `max` for the row reductions, so the
+ * same WGSL body serves both; the two sum in different orders, so a launch key carries `keySuffix`.
  */
-export function wgslRowMaxSumExp(buffer: string, base: string, count: string): string {
+export interface RowMapping {
+  readonly short: boolean;
+  readonly keySuffix: string;
+  /** WGSL declaring `row` (and `lid`'s use) and returning past the last of `rows` rows. */
+  readonly enter: (rows: string) => string;
+  /** WGSL: this thread's first column and the column stride. */
+  readonly first: string;
+  readonly stride: string;
+  /** WGSL expressions combining a thread's partial value over the row. */
+  readonly sum: (v: string) => string;
+  readonly max: (v: string) => string;
+  /** WGSL helpers the body needs (the workgroup reductions and special floats). */
+  readonly helpers: string;
+  readonly workgroups: (rows: number) => [number, number, number];
+}
+
+const WORKGROUP_PER_ROW: RowMapping = {
+  short: false,
+  keySuffix: "",
+  enter: (rows) => `let row = ${linearWorkgroupIndex};\n  if (row >= ${rows}) { return; }`,
+  first: "lid",
+  stride: `${ROW_WG}u`,
+  sum: (v) => `wg_sum(${v}, lid)`,
+  max: (v) => `wg_max(${v}, lid)`,
+  helpers: workgroupReduce,
+  workgroups: (rows) => spreadWorkgroups(rows),
+};
+
+const THREAD_PER_ROW: RowMapping = {
+  short: true,
+  keySuffix: ":short",
+  enter: (rows) => `let row = ${linearWorkgroupIndex} * ${ROW_WG}u + lid;\n  if (row >= ${rows}) { return; }`,
+  first: "0u",
+  stride: "1u",
+  sum: (v) => v,
+  max: (v) => v,
+  helpers: wgslSpecialFloats,
+  workgroups: (rows) => spreadWorkgroups(Math.ceil(rows / ROW_WG)),
+};
+
+/** The mapping for rows of `cols` columns. */
+export function rowMapping(cols: number): RowMapping {
+  return cols <= SHORT_ROW ? THREAD_PER_ROW : WORKGROUP_PER_ROW;
+}
+
+/**
+ * WGSL statements defining `row_max` = max_c x_c and `row_sum` = Σ_c exp(x_c − row_max) over
+ * `buffer[base + c]`, c < `count`, under `mapping` (default: a workgroup per row, `lid` the local index):
+ * the stable log-sum-exp pieces that softmax and cross-entropy share.
+ */
+export function wgslRowMaxSumExp(buffer: string, base: string, count: string, mapping: RowMapping = WORKGROUP_PER_ROW): string {
+  const m = mapping;
   return `var row_max = neg_inf();
-  for (var c: u32 = lid; c < ${count}; c += ${ROW_WG}u) { row_max = max(row_max, ${buffer}[${base} + c]); }
-  row_max = wg_max(row_max, lid);
+  for (var c: u32 = ${m.first}; c < ${count}; c += ${m.stride}) { row_max = max(row_max, ${buffer}[${base} + c]); }
+  row_max = ${m.max("row_max")};
   var row_sum: f32 = 0.0;
-  for (var c: u32 = lid; c < ${count}; c += ${ROW_WG}u) { row_sum += exp(${buffer}[${base} + c] - row_max); }
-  row_sum = wg_sum(row_sum, lid);`;
+  for (var c: u32 = ${m.first}; c < ${count}; c += ${m.stride}) { row_sum += exp(${buffer}[${base} + c] - row_max); }
+  row_sum = ${m.sum("row_sum")};`;
 }
 
 /** CPU twin of wgslRowMaxSumExp: [max, Σ exp(x − max)] over x[base .. base + count). */
