@@ -20,7 +20,7 @@ import { sumToShape } from "./reduce.ts";
 import { softmaxBackwardKernel } from "./softmax.ts";
 import { type Operand, checkRank, collapse, forEachStrided, stridedFields, stridedValues, wgslOffsets } from "./strided.ts";
 import { contiguous } from "./views.ts";
-import { ROW_WG, rowMapping } from "./wgsl-workgroup.ts";
+import { ROW_WG, rowMapping, wgslRowMaxSumExp } from "./wgsl-workgroup.ts";
 
 interface BiasedSoftmaxParams {
   readonly rows: number;
@@ -75,12 +75,7 @@ fn main(${entryBuiltins}) {
   ${m.enter("P.n")}
   ${wgslOffsets(rank, ["b"], "row")}
   let base = P.xoff + row * P.cols;
-  var row_max = neg_inf();
-  for (var c: u32 = ${m.first}; c < P.cols; c += ${m.stride}) { row_max = max(row_max, X[base + c] + B[b_o + c * P.bcol]); }
-  row_max = ${m.max("row_max")};
-  var row_sum: f32 = 0.0;
-  for (var c: u32 = ${m.first}; c < P.cols; c += ${m.stride}) { row_sum += exp(X[base + c] + B[b_o + c * P.bcol] - row_max); }
-  row_sum = ${m.sum("row_sum")};
+  ${wgslRowMaxSumExp("(X[base + c] + B[b_o + c * P.bcol])", "P.cols", m)}
   let inv = 1.0 / row_sum;
   for (var c: u32 = ${m.first}; c < P.cols; c += ${m.stride}) {
     Y[row * P.cols + c] = exp(X[base + c] + B[b_o + c * P.bcol] - row_max) * inv;

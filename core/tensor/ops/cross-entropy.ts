@@ -70,7 +70,7 @@ fn main(${entryBuiltins}) {
   let row = ${linearWorkgroupIndex};
   if (row >= P.rows) { return; }
   let base = P.xoff + row * P.C;
-  ${wgslRowMaxSumExp("X", "base", "P.C")}
+  ${wgslRowMaxSumExp("X[base + c]", "P.C")}
   if (lid == 0u) {
     let lse = row_max + log(row_sum);
     let label = L[P.loff + row];

@@ -55,7 +55,7 @@ ${m.helpers}
 fn main(${entryBuiltins}) {
   ${m.enter("P.rows")}
   let base = P.off0 + row * P.cols;
-  ${wgslRowMaxSumExp("X", "base", "P.cols", m)}
+  ${wgslRowMaxSumExp("X[base + c]", "P.cols", m)}
   ${p.variant === "softmax" ? "let inv = 1.0 / row_sum;" : "let log_s = log(row_sum);"}
   for (var c: u32 = ${m.first}; c < P.cols; c += ${m.stride}) {
     let z = X[base + c] - row_max;

@@ -91,17 +91,18 @@ export function rowMapping(cols: number): RowMapping {
 }
 
 /**
- * WGSL statements defining `row_max` = max_c x_c and `row_sum` = Σ_c exp(x_c − row_max) over
- * `buffer[base + c]`, c < `count`, under `mapping` (default: a workgroup per row, `lid` the local index):
- * the stable log-sum-exp pieces that softmax and cross-entropy share.
+ * WGSL statements defining `row_max` = max_c x_c and `row_sum` = Σ_c exp(x_c − row_max) over c < `count`,
+ * where x_c is the WGSL expression `element` (in terms of the loop variable `c`, e.g. `X[base + c]`),
+ * under `mapping` (default: a workgroup per row, `lid` the local index): the stable log-sum-exp pieces that
+ * softmax, biasedSoftmax and cross-entropy share (so that their sums run in the same order).
  */
-export function wgslRowMaxSumExp(buffer: string, base: string, count: string, mapping: RowMapping = WORKGROUP_PER_ROW): string {
+export function wgslRowMaxSumExp(element: string, count: string, mapping: RowMapping = WORKGROUP_PER_ROW): string {
   const m = mapping;
   return `var row_max = neg_inf();
-  for (var c: u32 = ${m.first}; c < ${count}; c += ${m.stride}) { row_max = max(row_max, ${buffer}[${base} + c]); }
+  for (var c: u32 = ${m.first}; c < ${count}; c += ${m.stride}) { row_max = max(row_max, ${element}); }
   row_max = ${m.max("row_max")};
   var row_sum: f32 = 0.0;
-  for (var c: u32 = ${m.first}; c < ${count}; c += ${m.stride}) { row_sum += exp(${buffer}[${base} + c] - row_max); }
+  for (var c: u32 = ${m.first}; c < ${count}; c += ${m.stride}) { row_sum += exp(${element} - row_max); }
   row_sum = ${m.sum("row_sum")};`;
 }
 
