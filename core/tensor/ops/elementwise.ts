@@ -276,7 +276,7 @@ export const elementwiseKernel: Kernel<EwParams> = {
       types += (j > 0 ? "," : "") + (p.dtypes[j] === "int32" ? "i32" : "f32");
     }
     const key = `ew:${p.op}:r${rank}:${types}:${modes}`;
-    const variant = ewVariant(key, p.op, rank, types.split(","), modes, plan !== null);
+    const variant = ewVariant(key, p.op, rank, types, modes, plan !== null);
     // uniforms in stridedFields order (n, shape, then offset and strides per operand), then s and seed
     const words: number[] = [sizeOf(shape), ...shape];
     for (let j = 0; j <= k; j++) words.push(operands[j]!.offset, ...operands[j]!.strides);
@@ -300,12 +300,14 @@ interface EwVariant {
 const ewVariants = new Map<string, EwVariant>();
 
 /**
- * The variant for `key`: `types` per operand (inputs then output), `modes` as in the key (per operand an
- * optional "p"/"v" for splat/vec4 when `vec4`, then "d" dense or "s" strided).
+ * The variant for `key`: `typeList` the WGSL element type per operand (inputs then output, comma-separated),
+ * `modes` as in the key (per operand an optional "p"/"v" for splat/vec4 when `vec4`, then "d" dense or "s"
+ * strided). Both are parsed only when the variant is built.
  */
-function ewVariant(key: string, op: ElementwiseOp, rank: number, types: readonly string[], modes: string, vec4: boolean): EwVariant {
+function ewVariant(key: string, op: ElementwiseOp, rank: number, typeList: string, modes: string, vec4: boolean): EwVariant {
   const cached = ewVariants.get(key);
   if (cached) return cached;
+  const types = typeList.split(",");
   const rule = ruleTable[op];
   const k = rule.arity;
   const names = [...OPERAND_NAMES.slice(0, k), "o"];
