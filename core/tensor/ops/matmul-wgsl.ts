@@ -395,7 +395,8 @@ export interface MatmulCallParams {
 /** Picks the specialisation (vec4 loads only where alignment allows). */
 const al = (x: number) => x % 4 === 0;
 
-export function chooseMatmulSpec(p: MatmulCallParams, subgroupSize = p.subgroupSize ?? 0): MatmulShaderSpec {
+/** `subgroupDirective`: whether the device's compiler wants `enable subgroups;` (GpuFeatures; Tint yes, naga no). */
+export function chooseMatmulSpec(p: MatmulCallParams, subgroupSize = p.subgroupSize ?? 0, subgroupDirective = true): MatmulShaderSpec {
   const aBS = p.aBatchStrides ?? [];
   const bBS = p.bBatchStrides ?? [];
   // "Transposed" = the contiguous axis is the other one.
@@ -415,7 +416,14 @@ export function chooseMatmulSpec(p: MatmulCallParams, subgroupSize = p.subgroupS
   const vecC =
     al(p.N) && al(p.cOffset ?? 0) && al(p.cStrideM ?? p.N) && (p.cBatchStrides ?? []).every(al) &&
     (!r || (al(r.offset) && al(r.strideM) && r.batchStrides.every(al)));
-  return { aTransposed: aT, bTransposed: bT, vecA, vecB, vecC, ...(r ? { residual: true } : {}), ...(p.relu ? { relu: true } : {}), subgroupSize: sg === 8 ? 8 : 0 };
+  const subgroups = sg === 8 ? 8 : 0;
+  return {
+    aTransposed: aT, bTransposed: bT, vecA, vecB, vecC,
+    ...(r ? { residual: true } : {}),
+    ...(p.relu ? { relu: true } : {}),
+    ...(subgroups > 0 && !subgroupDirective ? { subgroupDirective: false } : {}),
+    subgroupSize: subgroups,
+  };
 }
 
 /** Workgroup counts for a dispatch of `shader` over an M x N output with `batch` matrices. */

@@ -141,8 +141,7 @@ export const matmulKernel: Kernel<MatmulParams> = {
     }
   },
   gpu(p, device) {
-    const spec = chooseMatmulSpec(p, device.subgroupSize);
-    if (device.subgroupDirective === false && spec.subgroupSize > 0) spec.subgroupDirective = false;
+    const spec = chooseMatmulSpec(p, device.subgroupSize, device.subgroupDirective ?? true);
     const naive = p.variant === "naive";
     const tuning = naive ? null : chooseMatmulTuning(p.M, p.N, spec.subgroupSize);
     // The key names the specialisation; the WGSL is generated once per key (shaderFor), never per launch.
