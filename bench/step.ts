@@ -50,6 +50,7 @@
 import { spawn } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import type { Backend } from "../core/backend/backend.ts";
+import type { GpuFeatures } from "../core/backend/kernel.ts";
 import { createCpuBackend } from "../core/backend/cpu/cpu-backend.ts";
 import { parseT5Config, t5ConfigToJson, type T5Config } from "../core/io/t5-config.ts";
 import { createT5 } from "../core/models/t5/load.ts";
@@ -150,12 +151,14 @@ export interface StepBenchOptions {
 async function launchesByKernel(backend: Backend, run: () => Promise<unknown>): Promise<Map<string, number>> {
   const counts = new Map<string, number>();
   const target = backend as { dispatch: Backend["dispatch"] };
+  // the keys the backend's own launches have (a WebGPU backend's subgroup size; none elsewhere)
+  const features: GpuFeatures = (backend as { features?: GpuFeatures }).features ?? { subgroupSize: 0 };
   const own = Object.prototype.hasOwnProperty.call(target, "dispatch");
   const original = target.dispatch;
   target.dispatch = function (kernel, params, buffers) {
     let key = kernel.name;
     try {
-      key = kernel.gpu(params, { subgroupSize: 0 }).key;
+      key = kernel.gpu(params, features).key;
     } catch {
       // a kernel without a WGSL launch for these params: count it under its name
     }

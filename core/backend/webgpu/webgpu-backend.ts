@@ -160,6 +160,7 @@ const STORAGE_USAGE = 0x0080 /* STORAGE */ | 0x0004 /* COPY_SRC */ | 0x0008; /* 
 const UNIFORM_USAGE = 0x0040 /* UNIFORM */ | 0x0008; /* COPY_DST */
 const READBACK_USAGE = 0x0001 /* MAP_READ */ | 0x0008; /* COPY_DST */
 const MAP_READ = 0x0001;
+const STAGING_USAGE = 0x0004; /* COPY_SRC: an upload's source, written while mapped at creation */
 
 class WebGPUBackendImpl implements WebGPUBackend {
   readonly name = "webgpu";
@@ -279,7 +280,7 @@ class WebGPUBackendImpl implements WebGPUBackend {
     // ids and position buckets between launches; each submit there started the device early and split
     // the step's recording). The staging buffer is destroyed once submitted (the device keeps it alive
     // until the copy has run).
-    const staging = this.device.createBuffer({ size: byteLength, usage: 0x0004 /* COPY_SRC */, mappedAtCreation: true });
+    const staging = this.device.createBuffer({ size: byteLength, usage: STAGING_USAGE, mappedAtCreation: true });
     new Uint8Array(staging.getMappedRange()).set(new Uint8Array(data.buffer, data.byteOffset, byteLength));
     staging.unmap();
     this.endPass();
