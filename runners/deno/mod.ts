@@ -8,5 +8,5 @@ export { denoGPU } from "./webgpu.ts";
 export { denoFiles } from "./files.ts";
 /** This host's FileAccess (for the core and `@webpeft/webpeft/datasets` functions that take one). */
 export { hostFiles } from "../host-files.ts";
-export { createBackend, createHostWebGPUBackend, type BackendName } from "../host.ts";
+export { createBackend, createHostWebGPUBackend, hostDeviceWait, type BackendName } from "../host.ts";
 export * from "../api.ts";

@@ -6,6 +6,7 @@ import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import type { WebGPUBackend } from "../../core/backend/webgpu/webgpu-backend.ts";
 import { sizeClass } from "../../core/backend/webgpu/buffer-pool.ts";
+import { sleepingDeviceWait } from "../../core/backend/webgpu/device-wait.ts";
 import { randn, tensor } from "../../core/tensor/create.ts";
 import { assertClose } from "../harness/check-op.ts";
 import { tidy } from "../../core/tensor/scope.ts";
@@ -20,6 +21,38 @@ s("size classes waste at most 12.5% and are stable", () => {
     assert.ok(c >= bytes, `${bytes} fits in ${c}`);
     if (bytes > 1024) assert.ok(c <= bytes * 1.125 + 4, `${bytes} → ${c}`);
     assert.is(sizeClass(c), c, "a class maps to itself");
+  }
+});
+
+s("the sleeping device wait returns the value and sleeps between turns instead of spinning", async () => {
+  // A promise settled by a timer 40 ms away: a spinning wait would take thousands of turns; the sleeping
+  // one takes one per sleep (0.05, 0.1, …, then 1 ms each), so about 40–50.
+  let turns = 0;
+  const nextTurn = () => {
+    turns++;
+    return new Promise<void>((resolve) => setTimeout(resolve, 0));
+  };
+  const wait = sleepingDeviceWait(nextTurn);
+  const started = performance.now();
+  const value = await wait(new Promise<string>((resolve) => setTimeout(() => resolve("done"), 40)));
+  const ms = performance.now() - started;
+  assert.is(value, "done");
+  assert.ok(ms >= 35, `waited ${ms.toFixed(1)} ms for a 40 ms timer`);
+  assert.ok(turns >= 2 && turns <= 60, `${turns} event-loop turns for a 40 ms wait`);
+  // an already settled promise costs one turn
+  turns = 0;
+  assert.is(await wait(Promise.resolve(7)), 7);
+  assert.is(turns, 1, "one turn for a settled promise");
+});
+
+s("the sleeping device wait passes a rejection on", async () => {
+  const wait = sleepingDeviceWait(() => new Promise<void>((resolve) => setTimeout(resolve, 0)));
+  const failure = new Error("device lost");
+  try {
+    await wait(new Promise<never>((_, reject) => setTimeout(() => reject(failure), 5)));
+    assert.unreachable("the rejection was swallowed");
+  } catch (e) {
+    assert.is(e, failure);
   }
 });
 

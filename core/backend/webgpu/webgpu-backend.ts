@@ -20,6 +20,7 @@ import type { Backend, BackendStats, BufferHandle } from "../backend.ts";
 import type { GpuFeatures, Kernel } from "../kernel.ts";
 import { BindGroupCache } from "./bind-group-cache.ts";
 import { BufferPool, type PooledBuffer } from "./buffer-pool.ts";
+import { type DeviceWait, plainDeviceWait } from "./device-wait.ts";
 import { PipelineCache } from "./pipeline-cache.ts";
 import { KernelProfiler, type KernelTime } from "./profiler.ts";
 
@@ -49,6 +50,11 @@ export interface WebGPUBackendOptions {
   readonly subgroups?: boolean;
   /** Bytes of uniforms recorded before an automatic submit (each launch takes one 256-byte slot). */
   readonly uniformArenaBytes?: number;
+  /**
+   * How to wait for the device (reads, sync); default: await. Node and Deno hosts pass
+   * `sleepingDeviceWait` (device-wait.ts), which keeps the runtime's WebGPU poller from spinning a core.
+   */
+  readonly deviceWait?: DeviceWait;
 }
 
 export interface WebGPUBackend extends Backend {
@@ -125,7 +131,7 @@ export async function createWebGPUBackend(options: WebGPUBackendOptions = {}): P
       }
     }
   }
-  return new WebGPUBackendImpl(device, adapterInfo, { subgroupSize, subgroupDirective }, options.uniformArenaBytes ?? 1 << 20);
+  return new WebGPUBackendImpl(device, adapterInfo, { subgroupSize, subgroupDirective }, options.uniformArenaBytes ?? 1 << 20, options.deviceWait ?? plainDeviceWait);
 }
 
 /**
@@ -196,6 +202,7 @@ class WebGPUBackendImpl implements WebGPUBackend {
     readonly adapterInfo: Readonly<Record<string, string>>,
     readonly features: GpuFeatures,
     arenaBytes: number,
+    private readonly waitFor: DeviceWait,
   ) {
     const limits = device.limits;
     const maxBufferBytes = Math.min(limits.maxBufferSize, limits.maxStorageBufferBindingSize);
@@ -303,7 +310,7 @@ class WebGPUBackendImpl implements WebGPUBackend {
     this.pendingDispatches++;
     this.flush();
     try {
-      await staging.mapAsync(MAP_READ);
+      await this.waitFor(staging.mapAsync(MAP_READ));
       const mapped = staging.getMappedRange();
       new Uint8Array(out.buffer).set(new Uint8Array(mapped));
       staging.unmap();
@@ -417,7 +424,7 @@ class WebGPUBackendImpl implements WebGPUBackend {
   async sync(): Promise<void> {
     this.checkUsable();
     this.flush();
-    await this.device.queue.onSubmittedWorkDone();
+    await this.waitFor(this.device.queue.onSubmittedWorkDone());
     await this.throwPendingError();
   }
 
