@@ -18,8 +18,14 @@
  *   nosg         tiled kernel without subgroups (fallback when the device lacks 'subgroups')
  *   tiled        tiled kernel with subgroups, spec from chooseMatmulSpec (vec4 where aligned)
  *   tiled-gen    tiled kernel with subgroups, forced general (scalar, any stride) loads
+ *   tiled@R.Q.SGM.SGN  the tiled kernel with subgroups and that tuning (e.g. tiled@4.1.8.1), for re-tuning
+ *
+ * Waits for the device sleep between event-loop turns (runners/host.ts hostDeviceWait): a plain await
+ * spins a core in the `webgpu` package's poller, which lavapipe then lacks (figures measured before
+ * 2026-12-02 were taken that way, ~1.6× low).
  */
 import { create, globals } from 'webgpu';
+import { hostDeviceWait } from '../../runners/host.ts';
 import {
   chooseMatmulSpec,
   matmulWorkgroups,
@@ -43,8 +49,11 @@ const DO_T5 = args.get('no-t5') !== 'true';
 const DO_CHECK = args.get('bench-only') !== 'true';
 const DO_BENCH = args.get('check-only') !== 'true';
 const ALL_VARIANTS = ['naive', 'plain4x4', 'nosg', 'tiled', 'tiled-gen'] as const;
-type VariantName = (typeof ALL_VARIANTS)[number];
+type VariantName = (typeof ALL_VARIANTS)[number] | `tiled@${string}`;
 const VARIANTS = (args.get('variants')?.split(',') ?? [...ALL_VARIANTS]) as VariantName[];
+const deviceWait = hostDeviceWait()!;
+/** The device's queue drained, waiting without spinning a core (see the file comment). */
+const drained = () => deviceWait(device.queue.onSubmittedWorkDone());
 /** Naive is very slow (~1 GFLOP/s): skip it above this many FLOPs (default: never skip). */
 const NAIVE_MAX_FLOP = Number(args.get('naive-max-gflop') ?? 100) * 1e9;
 
@@ -70,7 +79,7 @@ device.addEventListener('uncapturederror', (e) => {
   console.error('GPU error:', gpuError);
 });
 console.log(`adapter: ${info.vendor} ${info.architecture} ${info.description}; subgroups: ${SUBGROUP || 'no'}`);
-const enabled = VARIANTS.filter((v) => SUBGROUP || (v !== 'tiled' && v !== 'tiled-gen'));
+const enabled = VARIANTS.filter((v) => SUBGROUP || (v !== 'tiled' && v !== 'tiled-gen' && !v.startsWith('tiled@')));
 
 const bgl = device.createBindGroupLayout({
   entries: [
@@ -176,7 +185,7 @@ function packParams(p: Problem): Uint32Array<ArrayBuffer> {
 
 function specFor(p: Problem, subgroupSize: number): MatmulShaderSpec {
   return chooseMatmulSpec({
-    M: p.M, N: p.N, K: p.K, aOffset: p.aOffset, bOffset: p.bOffset,
+    M: p.M, N: p.N, K: p.K, aOffset: p.aOffset, bOffset: p.bOffset, cOffset: p.cOffset,
     aStrideM: p.aStrideM, aStrideK: p.aStrideK, bStrideK: p.bStrideK, bStrideN: p.bStrideN,
     aBatchStrides: p.aBatchStrides, bBatchStrides: p.bBatchStrides, subgroupSize,
   });
@@ -194,6 +203,10 @@ function shaderFor(v: VariantName, p: Problem): MatmulShader {
       return tiledMatmulShader(specFor(p, SUBGROUP));
     case 'tiled-gen':
       return tiledMatmulShader({ ...specFor(p, SUBGROUP), vecA: false, vecB: false });
+    default: {
+      const [R, Q, SGM, SGN] = v.slice('tiled@'.length).split('.').map(Number);
+      return tiledMatmulShader(specFor(p, SUBGROUP), { R: R!, Q: Q!, SGM: SGM!, SGN: SGN!, mMajorGrid: false });
+    }
   }
 }
 
@@ -353,7 +366,7 @@ async function benchShape(label: string, p: Problem) {
   for (const v of vs) {
     const s = shaderFor(v, p);
     device.queue.submit([await encodeRuns(s, p, x, 1)]);
-    await device.queue.onSubmittedWorkDone();
+    await drained();
     if (v === 'naive' && flop > 4e9) {
       reps.set(v, 1);
       results.set(v, []);
@@ -361,7 +374,7 @@ async function benchShape(label: string, p: Problem) {
     }
     const t0 = performance.now();
     device.queue.submit([await encodeRuns(s, p, x, 1)]);
-    await device.queue.onSubmittedWorkDone();
+    await drained();
     const dt = (performance.now() - t0) / 1000;
     reps.set(v, Math.max(1, Math.min(50, Math.round(0.25 / dt))));
     results.set(v, []);
@@ -376,7 +389,7 @@ async function benchShape(label: string, p: Problem) {
       const cmd = await encodeRuns(s, p, x, n);
       const t0 = performance.now();
       device.queue.submit([cmd]);
-      await device.queue.onSubmittedWorkDone();
+      await drained();
       const dt = (performance.now() - t0) / 1000;
       results.get(v)!.push((flop * n) / dt / 1e9);
     }
@@ -405,6 +418,6 @@ async function benchAll() {
 let ok = true;
 if (DO_CHECK) ok = await checkAll();
 if (DO_BENCH) await benchAll();
-await device.queue.onSubmittedWorkDone();
+await drained();
 device.destroy();
 process.exit(ok ? 0 : 1);
