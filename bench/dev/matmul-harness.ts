@@ -18,6 +18,7 @@
  *   nosg         tiled kernel without subgroups (fallback when the device lacks 'subgroups')
  *   tiled        tiled kernel with subgroups, spec from chooseMatmulSpec (vec4 where aligned)
  *   tiled-gen    tiled kernel with subgroups, forced general (scalar, any stride) loads
+ *   workgroup    the workgroup-memory kernel GPUs run (64×64 tiles, barriers; slow on lavapipe)
  *   tiled@R.Q.SGM.SGN  the tiled kernel with subgroups and that tuning (e.g. tiled@4.1.8.1), for re-tuning
  *
  * Waits for the device sleep between event-loop turns (runners/host.ts hostDeviceWait): a plain await
@@ -31,6 +32,7 @@ import {
   matmulWorkgroups,
   naiveMatmulShader,
   tiledMatmulShader,
+  workgroupMatmulShader,
   type MatmulShader,
   type MatmulShaderSpec,
 } from '../../core/tensor/ops/matmul-wgsl.ts';
@@ -48,7 +50,7 @@ const SIZES = (args.get('sizes') ?? '256,512,1024,2048').split(',').filter(Boole
 const DO_T5 = args.get('no-t5') !== 'true';
 const DO_CHECK = args.get('bench-only') !== 'true';
 const DO_BENCH = args.get('check-only') !== 'true';
-const ALL_VARIANTS = ['naive', 'plain4x4', 'nosg', 'tiled', 'tiled-gen'] as const;
+const ALL_VARIANTS = ['naive', 'plain4x4', 'nosg', 'tiled', 'tiled-gen', 'workgroup'] as const;
 type VariantName = (typeof ALL_VARIANTS)[number] | `tiled@${string}`;
 const VARIANTS = (args.get('variants')?.split(',') ?? [...ALL_VARIANTS]) as VariantName[];
 const deviceWait = hostDeviceWait()!;
@@ -203,6 +205,8 @@ function shaderFor(v: VariantName, p: Problem): MatmulShader {
       return tiledMatmulShader(specFor(p, SUBGROUP));
     case 'tiled-gen':
       return tiledMatmulShader({ ...specFor(p, SUBGROUP), vecA: false, vecB: false });
+    case 'workgroup':
+      return workgroupMatmulShader(specFor(p, 0));
     default: {
       const [R, Q, SGM, SGN] = v.slice('tiled@'.length).split('.').map(Number);
       return tiledMatmulShader(specFor(p, SUBGROUP), { R: R!, Q: Q!, SGM: SGM!, SGN: SGN!, mMajorGrid: false });

@@ -30,6 +30,12 @@ export interface GpuFeatures {
    * default) or must not (naga in Deno 2.9 rejects the directive and accepts the builtins without it).
    */
   readonly subgroupDirective?: boolean;
+  /**
+   * Whether matmul tiles its operands in workgroup memory (the device has fast on-chip shared memory: a
+   * GPU). False or unset on CPU implementations of WebGPU (lavapipe, SwiftShader), where barriers are
+   * coroutine switches and the register-tiled kernels are faster (matmul-wgsl.ts).
+   */
+  readonly workgroupMemoryTiles?: boolean;
 }
 
 export interface GpuLaunch {

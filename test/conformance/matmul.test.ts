@@ -2,12 +2,12 @@ import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import { type CpuBackend, createCpuBackend } from "../../core/backend/cpu/cpu-backend.ts";
 import { detectRuntime } from "../../core/runtime.ts";
-import type { WebGPUBackend } from "../../core/backend/webgpu/webgpu-backend.ts";
+import { type WebGPUBackend, isCpuAdapter } from "../../core/backend/webgpu/webgpu-backend.ts";
 import { createHostWebGPUBackend } from "../../runners/host.ts";
 import { type OpCase, type Tolerance, checkOp } from "../harness/check-op.ts";
 import type { NamedBackend } from "../harness/backends.ts";
 import { conformanceSuite } from "../harness/suite.ts";
-import { batchedMatmul } from "../../core/tensor/ops/matmul.ts";
+import { batchedMatmul, matmulKernel, matmulParams } from "../../core/tensor/ops/matmul.ts";
 import { tensor } from "../../core/tensor/create.ts";
 import { Generator } from "../../core/tensor/random.ts";
 import type { Tensor } from "../../core/tensor/tensor.ts";
@@ -197,4 +197,29 @@ export function register(backends: readonly NamedBackend[]): void {
     s.after(async () => (await fallback)?.dispose());
     s.run();
   }
+  // The kernel GPUs run (workgroup-memory tiles) is checked on this device too, whichever kind it is:
+  // every case (strides, offsets, broadcast batches, epilogues, tile edges), and its launches' keys.
+  if (gpu) {
+    const s = suite("matmul with workgroup-memory tiles (the GPU kernel)");
+    let tiled: Promise<WebGPUBackend> | null = null;
+    const backend = () => (tiled ??= createHostWebGPUBackend({ workgroupMemoryTiles: true }));
+    s("the backend option selects the kernel; this device's default is the register-tiled one", async () => {
+      const b = await backend();
+      assert.is(b.features.workgroupMemoryTiles, true);
+      const [x, y] = [tensor(new Float32Array(6), { backend: b, shape: [2, 3] }), tensor(new Float32Array(12), { backend: b, shape: [3, 4] })];
+      const params = matmulParams(x, y, x.matmul(y));
+      assert.match(matmulKernel.gpu(params, b.features).key, /^matmul:workgroup:/);
+      assert.match(matmulKernel.gpu(params, gpu.features).key, gpu.features.workgroupMemoryTiles ? /^matmul:workgroup:/ : /^matmul:tiled:/);
+      assert.is(gpu.features.workgroupMemoryTiles, !isCpuAdapter(gpu.adapterInfo));
+    });
+    for (const c of [...cases, ...WORKGROUP_TILE_CASES]) s(`${c.name} on webgpu (workgroup tiles)`, async () => checkOp(c, await backend()));
+    s.after(async () => (await tiled)?.dispose());
+    s.run();
+  }
 }
+
+/** Shapes across the workgroup kernel's 64×64 tile and 16-deep k slab edges (matmul-wgsl.ts). */
+const WORKGROUP_TILE_CASES: OpCase[] = [
+  { name: "tile edges [65,17]·[17,129]", inputs: [{ shape: [65, 17] }, { shape: [17, 129] }], fn: (a, b) => a.matmul(b), forward: MM, gradient: MM_GRAD },
+  { name: "tile edges, both transposed [33,64]ᵀ·[130,33]ᵀ", inputs: [{ shape: [33, 64] }, { shape: [130, 33] }], fn: (a, b) => a.transpose().matmul(b.transpose()), forward: MM, gradient: MM_GRAD },
+];

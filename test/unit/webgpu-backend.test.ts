@@ -4,7 +4,7 @@
  */
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
-import type { WebGPUBackend } from "../../core/backend/webgpu/webgpu-backend.ts";
+import { type WebGPUBackend, isCpuAdapter } from "../../core/backend/webgpu/webgpu-backend.ts";
 import { sizeClass } from "../../core/backend/webgpu/buffer-pool.ts";
 import { sleepingDeviceWait } from "../../core/backend/webgpu/device-wait.ts";
 import { randn, tensor } from "../../core/tensor/create.ts";
@@ -22,6 +22,18 @@ s("size classes waste at most 12.5% and are stable", () => {
     if (bytes > 1024) assert.ok(c <= bytes * 1.125 + 4, `${bytes} → ${c}`);
     assert.is(sizeClass(c), c, "a class maps to itself");
   }
+});
+
+s("CPU implementations of WebGPU are recognised from the adapter's info (they get register-tiled matmuls)", () => {
+  // adapter info as Dawn (Node), wgpu (Deno) and Chrome report it
+  assert.ok(isCpuAdapter({ vendor: "mesa", architecture: "", device: "llvmpipe (LLVM 15.0.6, 256 bits)", description: "llvmpipe: Mesa 25.0.7" }));
+  assert.ok(isCpuAdapter({ vendor: "google", architecture: "swiftshader", description: "SwiftShader Device (Subzero)" }));
+  assert.ok(isCpuAdapter({ vendor: "microsoft", description: "Microsoft Basic Render Driver" }));
+  assert.ok(isCpuAdapter({}, true), "the adapter's own isFallbackAdapter flag");
+  assert.not.ok(isCpuAdapter({ vendor: "nvidia", architecture: "ampere", description: "NVIDIA GeForce RTX 3080" }));
+  assert.not.ok(isCpuAdapter({ vendor: "intel", architecture: "gen-12lp", description: "Intel(R) UHD Graphics 770" }));
+  assert.not.ok(isCpuAdapter({ vendor: "apple", architecture: "metal-3" }));
+  assert.not.ok(isCpuAdapter({}), "no info (a device passed in): a GPU");
 });
 
 s("the sleeping device wait returns the value and sleeps between turns instead of spinning", async () => {

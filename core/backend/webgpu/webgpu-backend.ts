@@ -55,6 +55,11 @@ export interface WebGPUBackendOptions {
    * `sleepingDeviceWait` (device-wait.ts), which keeps the runtime's WebGPU poller from spinning a core.
    */
   readonly deviceWait?: DeviceWait;
+  /**
+   * Matmul kernels with workgroup-memory tiles (GpuFeatures.workgroupMemoryTiles). Default: true unless
+   * the adapter is a CPU implementation of WebGPU (isCpuAdapter); tests force either kind.
+   */
+  readonly workgroupMemoryTiles?: boolean;
 }
 
 export interface WebGPUBackend extends Backend {
@@ -80,6 +85,7 @@ export async function createWebGPUBackend(options: WebGPUBackendOptions = {}): P
   let adapterInfo: Record<string, string> = {};
   let subgroupSize = 0;
   let subgroupDirective = true;
+  let fallbackAdapter = false;
   if (!device) {
     const gpu = options.gpu ?? (globalThis as { navigator?: { gpu?: GPU } }).navigator?.gpu;
     if (!gpu) throw NoWebGPUAdapterError.of(runtime, "this runtime exposes no navigator.gpu");
@@ -93,6 +99,7 @@ export async function createWebGPUBackend(options: WebGPUBackendOptions = {}): P
     }
     if (!adapter) throw NoWebGPUAdapterError.of(runtime, "requestAdapter returned null");
     adapterInfo = describeAdapter(adapter);
+    fallbackAdapter = (adapter.info as GPUAdapterInfo & { isFallbackAdapter?: boolean }).isFallbackAdapter === true;
     // Subgroup kernels assume one fixed subgroup size; adapters with a range (some Intel GPUs) fall back.
     // Deno 2.9 (wgpu) grants 'subgroups' when asked but does not list it in adapter.features (its matmul
     // then ran the subgroup-free kernel, ~3× slower): ask whenever the size is fixed, and retry without
@@ -131,7 +138,20 @@ export async function createWebGPUBackend(options: WebGPUBackendOptions = {}): P
       }
     }
   }
-  return new WebGPUBackendImpl(device, adapterInfo, { subgroupSize, subgroupDirective }, options.uniformArenaBytes ?? 1 << 20, options.deviceWait ?? plainDeviceWait);
+  const workgroupMemoryTiles = options.workgroupMemoryTiles ?? !isCpuAdapter(adapterInfo, fallbackAdapter);
+  const features: GpuFeatures = { subgroupSize, subgroupDirective, workgroupMemoryTiles };
+  return new WebGPUBackendImpl(device, adapterInfo, features, options.uniformArenaBytes ?? 1 << 20, options.deviceWait ?? plainDeviceWait);
+}
+
+/**
+ * Whether the adapter runs WebGPU on the CPU (Mesa's lavapipe/llvmpipe, SwiftShader, WARP), from the
+ * adapter's own fallback flag or the names in its info. Unknown adapters count as GPUs. (A device the
+ * caller passed in has no adapter info: it counts as a GPU too.)
+ */
+export function isCpuAdapter(info: Readonly<Record<string, string>>, fallbackAdapter = false): boolean {
+  if (fallbackAdapter) return true;
+  const names = Object.values(info).join(" ");
+  return /llvmpipe|lavapipe|softpipe|swiftshader|\bwarp\b|basic render|software/i.test(names);
 }
 
 /**

@@ -362,6 +362,81 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   return { code: L.join('\n'), workgroupSize: [WG, 1, 1], tileM, tileN, mMajorGrid };
 }
 
+/**
+ * The workgroup-memory kernel, for devices with fast on-chip shared memory (GPUs; not lavapipe or
+ * SwiftShader, whose barriers switch coroutines: there the register-tiled kernel above is used).
+ *
+ * A 16×16 workgroup computes a 64×64 tile of C; invocation (tx, ty) owns rows ty + 16i and columns
+ * tx + 16j (i, j < 4), so neighbouring invocations touch neighbouring columns. K is walked in slabs of
+ * 16: the workgroup copies A's 64×16 and B's 16×64 block into workgroup memory (4 elements of each per
+ * invocation, out-of-range elements as 0, the copy loop walking each operand's contiguous axis so
+ * neighbouring invocations read neighbouring addresses), waits at a barrier, accumulates the slab's 16
+ * rank-1 updates from workgroup memory (per k, each invocation loads 4 A and 4 B values for 16
+ * multiply-adds), and waits again before the next slab. Both blocks are stored k-major with
+ * a row pitch of 65 words, an odd number, so the copy's stores, which step through k, hit distinct banks.
+ * Every load is a scalar load through the strides (vecA / vecB / vecC are ignored), so one shader per
+ * (transposes, epilogue) serves every alignment. Residual and relu as in the tiled kernel.
+ */
+export function workgroupMatmulShader(spec: MatmulShaderSpec): MatmulShader {
+  const pitch = 65;
+  const { aTransposed: aT, bTransposed: bT } = spec;
+  // copy loop: element f (0..1023) of a block -> (row or column within the tile, k within the slab);
+  // consecutive f walk the operand's contiguous axis
+  const aIndex = aT ? "let am = f % 64u; let ak = f / 64u;" : "let am = f / 16u; let ak = f % 16u;";
+  const bIndex = bT ? "let bn = f / 16u; let bk = f % 16u;" : "let bn = f % 64u; let bk = f / 64u;";
+  const epilogue = (v: string) => (spec.relu ? `select(0.0, ${v}, ${v} > 0.0)` : v);
+  const store: string[] = [];
+  for (let i = 0; i < 4; i++) {
+    store.push(`    if (m0 + ty + ${16 * i}u < M) {`);
+    store.push(`      let row = m0 + ty + ${16 * i}u;`);
+    for (let j = 0; j < 4; j++) {
+      const v = `c${i}[${j}]${spec.residual ? ` + R[rB + row * P.rStrideM + n0 + tx + ${16 * j}u]` : ""}`;
+      store.push(`      if (n0 + tx + ${16 * j}u < N) { let v = ${v}; C[cB + row * P.cStrideM + n0 + tx + ${16 * j}u] = ${epilogue("v")}; }`);
+    }
+    store.push("    }");
+  }
+  const code = `${bindings(false, false, false, spec.residual)}
+var<workgroup> As: array<f32, ${16 * pitch}>;  // As[k * ${pitch} + m]
+var<workgroup> Bs: array<f32, ${16 * pitch}>;  // Bs[k * ${pitch} + n]
+@compute @workgroup_size(16, 16, 1)
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>,
+        @builtin(local_invocation_index) li: u32, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let M = P.M; let N = P.N; let K = P.K;
+  let tx = lid.x; let ty = lid.y;
+  let m0 = wid.y * 64u; let n0 = wid.x * 64u;
+  for (var b = wid.z; b < P.batchCount; b += nwg.z) {${BATCH_OFFSETS}
+    var c0 = vec4<f32>(0.0); var c1 = vec4<f32>(0.0); var c2 = vec4<f32>(0.0); var c3 = vec4<f32>(0.0);
+    for (var k0 = 0u; k0 < K; k0 += 16u) {
+      for (var e = 0u; e < 4u; e++) {
+        let f = li + 256u * e;
+        ${aIndex}
+        var av = 0.0;
+        if (m0 + am < M && k0 + ak < K) { av = A[aB + (m0 + am) * P.aStrideM + (k0 + ak) * P.aStrideK]; }
+        As[ak * ${pitch}u + am] = av;
+        ${bIndex}
+        var bv = 0.0;
+        if (n0 + bn < N && k0 + bk < K) { bv = B[bB + (k0 + bk) * P.bStrideK + (n0 + bn) * P.bStrideN]; }
+        Bs[bk * ${pitch}u + bn] = bv;
+      }
+      workgroupBarrier();
+      for (var k = 0u; k < 16u; k++) {
+        let a = k * ${pitch}u + ty;
+        let bo = k * ${pitch}u + tx;
+        let brow = vec4<f32>(Bs[bo], Bs[bo + 16u], Bs[bo + 32u], Bs[bo + 48u]);
+        c0 = fma(vec4<f32>(As[a]), brow, c0);
+        c1 = fma(vec4<f32>(As[a + 16u]), brow, c1);
+        c2 = fma(vec4<f32>(As[a + 32u]), brow, c2);
+        c3 = fma(vec4<f32>(As[a + 48u]), brow, c3);
+      }
+      workgroupBarrier();
+    }
+${store.join("\n")}
+  }
+}
+`;
+  return { code, workgroupSize: [16, 16, 1], tileM: 64, tileN: 64, mMajorGrid: false };
+}
+
 export interface MatmulCallParams {
   M: number;
   N: number;

@@ -7,9 +7,10 @@
  *   dA = dC · Bᵀ   (…, M, K), summed over axes A was broadcast along
  *   dB = Aᵀ · dC   (…, K, N), likewise
  *
- * WGSL kernels (tiled, and a naive one kept as the benchmark baseline) are in matmul-wgsl.ts; the tiled
- * one uses subgroup broadcasts where the device has a fixed subgroup size of 8 (lavapipe on AVX2) and a
- * subgroup-free register-blocked variant elsewhere.
+ * WGSL kernels (tiled, and a naive one kept as the benchmark baseline) are in matmul-wgsl.ts. On GPUs
+ * (GpuFeatures.workgroupMemoryTiles) the kernel stages 64×64 tiles in workgroup memory; on CPU
+ * implementations of WebGPU the register-tiled one runs, with subgroup broadcasts where the device has a
+ * fixed subgroup size of 8 (lavapipe on AVX2) and a subgroup-free register-blocked variant elsewhere.
  */
 import { wasmMatmul } from "../../backend/cpu/matmul-wasm.ts";
 import { cpuSimdEnabled } from "../../backend/cpu/simd.ts";
@@ -30,6 +31,7 @@ import {
   matmulWorkgroups,
   naiveMatmulShader,
   tiledMatmulShader,
+  workgroupMatmulShader,
 } from "./matmul-wgsl.ts";
 import { sumToShape } from "./reduce.ts";
 import { collapse } from "./strided.ts";
@@ -143,10 +145,15 @@ export const matmulKernel: Kernel<MatmulParams> = {
   gpu(p, device) {
     const spec = chooseMatmulSpec(p, device.subgroupSize, device.subgroupDirective ?? true);
     const naive = p.variant === "naive";
-    const tuning = naive ? null : chooseMatmulTuning(p.M, p.N, spec.subgroupSize);
+    const workgroup = !naive && device.workgroupMemoryTiles === true;
+    const tuning = naive || workgroup ? null : chooseMatmulTuning(p.M, p.N, spec.subgroupSize);
     // The key names the specialisation; the WGSL is generated once per key (shaderFor), never per launch.
-    const key = naive ? `matmul:naive:${specKey(spec)}` : `matmul:tiled:${specKey(spec)}:${tuning!.R}x${tuning!.SGM}x${tuning!.SGN}`;
-    const shader = shaderFor(key, spec, tuning);
+    const key = naive
+      ? `matmul:naive:${specKey(spec)}`
+      : workgroup
+        ? `matmul:workgroup:${spec.aTransposed ? "aT" : "a"}${spec.bTransposed ? "bT" : "b"}${spec.residual ? "+R" : ""}${spec.relu ? "+relu" : ""}`
+        : `matmul:tiled:${specKey(spec)}:${tuning!.R}x${tuning!.SGM}x${tuning!.SGN}`;
+    const shader = shaderFor(key, spec, naive ? "naive" : workgroup ? "workgroup" : tuning!);
     const batchCount = sizeOf(p.batchShape);
     const words = [p.M, p.N, p.K, batchCount, p.aOffset, p.bOffset, p.cOffset, p.aStrideM, p.aStrideK, p.bStrideK, p.bStrideN];
     pushBatch(words, p.batchShape, 1);
@@ -174,10 +181,10 @@ function specKey(s: MatmulShaderSpec): string {
 /** Generated shaders by launch key (a handful per model: the specialisations, not the shapes). */
 const shaders = new Map<string, MatmulShader>();
 
-function shaderFor(key: string, spec: MatmulShaderSpec, tuning: MatmulTuning | null): MatmulShader {
+function shaderFor(key: string, spec: MatmulShaderSpec, kind: MatmulTuning | "naive" | "workgroup"): MatmulShader {
   let shader = shaders.get(key);
   if (!shader) {
-    shader = tuning ? tiledMatmulShader(spec, tuning) : naiveMatmulShader(spec);
+    shader = kind === "naive" ? naiveMatmulShader(spec) : kind === "workgroup" ? workgroupMatmulShader(spec) : tiledMatmulShader(spec, kind);
     shaders.set(key, shader);
   }
   return shader;
