@@ -1,10 +1,11 @@
 /**
- * WGSL matrix-multiply kernels, tuned for lavapipe (Mesa's llvmpipe Vulkan driver on the CPU).
+ * WGSL matrix-multiply kernels: register-tiled ones tuned for lavapipe (Mesa's llvmpipe Vulkan driver on
+ * the CPU), and a workgroup-memory one for GPUs (workgroupMatmulShader, at the end).
  *
- *   C[b][m][n] = sum_k A[b][m][k] * B[b][k][n]      (C contiguous, A and B arbitrarily strided)
+ *   C[b][m][n] = sum_k A[b][m][k] * B[b][k][n] (+ R[b][m][n])   (A, B, C and R strided)
  *
- * Dependency-free: the engine packs the `Params` uniform and binds the four buffers (see
- * PARAMS_WGSL for the exact layout, 23 consecutive u32 words = 92 bytes).
+ * Dependency-free: the engine packs the `Params` uniform and binds the buffers (see PARAMS_WGSL for the
+ * exact layout, 34 consecutive u32 words).
  *
  * ## How llvmpipe runs a compute shader (why the kernels look the way they do)
  * Every invocation is one SIMD lane; 8 consecutive invocations (local_invocation_index 8s..8s+7)
