@@ -20,15 +20,17 @@ export async function hostGPU(): Promise<GPU | undefined> {
 }
 
 /**
- * How a Node or Deno host waits for the device: sleeping between event-loop turns, so that the runtime's
- * WebGPU poller does not spin a core that a software device (lavapipe) computes on (device-wait.ts:
- * 1.6× faster device work on Node's Dawn, 2 cores; no change on Deno, whose wgpu does not spin, and used
- * there too so both hosts wait alike). Both runtimes have `setImmediate` (one turn of the loop, after the
- * poller's own immediate) and allow Atomics.wait on the main thread.
+ * How this host waits for the device. Node: sleeping between event-loop turns (device-wait.ts), because
+ * the `webgpu` package's poller spins a core that a software device (lavapipe) computes on: device work
+ * ran 1.6× faster with it on 2 cores. Elsewhere the plain await (undefined): Deno's wgpu does not spin,
+ * and sleeping there delayed its read-backs (a 1024² matmul + read: 105 ms against 55–70 awaited plainly,
+ * bench/dev/device-wait.ts).
  */
 export function hostDeviceWait(): DeviceWait | undefined {
+  if (detectRuntime() !== "node") return undefined;
   const setImmediate = (globalThis as { setImmediate?: (callback: () => void) => unknown }).setImmediate;
   if (typeof setImmediate !== "function" || typeof SharedArrayBuffer !== "function") return undefined;
+  // one turn of the loop: the poller's own immediate runs before ours
   return sleepingDeviceWait(() => new Promise<void>((resolve) => void setImmediate(resolve)));
 }
 

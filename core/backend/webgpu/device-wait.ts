@@ -5,9 +5,10 @@
  * Dawn from back-to-back `setImmediate` callbacks for as long as the promise is pending: the main thread
  * spins at 100% of a core. On a real GPU that only wastes a core; on a software device (lavapipe, which
  * runs the kernels on the same CPU cores) the spinning thread competes with the device's worker threads.
- * Measured on this project's 2-core machine (bench/dev/device-wait.ts): 30 matmuls 1024² took 2.56 s
- * awaited plainly and 1.60 s with the sleeping wait below (medians; a T5-small KronA step 5.4 → 3.05 s).
- * Deno's wgpu does not spin like this: the same bench is within noise there (1.60 vs 1.61 s).
+ * Measured on this project's 2-core machine (bench/dev/device-wait.ts, medians): 30 matmuls 1024² took
+ * 2.56 s awaited plainly and 1.53 s with the sleeping wait below, one matmul and its read-back 110 and
+ * 68 ms (a T5-small KronA step 5.4 → 3.05 s). Deno's wgpu does not spin like this, and sleeping there
+ * delays its read-backs (one matmul + read-back: 90 → 128 ms), so only Node's host uses it.
  *
  * How: between event-loop turns (in which the runtime's poller runs and settles the promise) the thread
  * sleeps in `Atomics.wait`, which blocks without using the CPU; the sleep grows from `firstSleepMs` to
@@ -15,7 +16,7 @@
  * step on lavapipe) costs a wake-up per millisecond.
  *
  * `Atomics.wait` may block the main thread in Node and Deno, not in a browser's window (it throws there):
- * hosts opt in (runners/host.ts); the backend's default is a plain `await`.
+ * hosts opt in (runners/host.ts hostDeviceWait: Node); the backend's default is a plain `await`.
  */
 
 /** How the WebGPU backend waits for a device promise (see the file comment). */
