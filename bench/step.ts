@@ -442,7 +442,8 @@ export async function stepBenchFromArgs(args: readonly string[], gpu: Backend | 
     batch: quick ? 2 : 8,
     sourceLength: quick ? 16 : 128,
     targetLength: quick ? 4 : 8,
-    rounds: quick ? 5 : 3,
+    // full size: 5 rounds, since T5-small steps on lavapipe vary by up to ±15% from round to round
+    rounds: 5,
     pytorch: args.includes("--no-torch") ? { skip: "skipped (--no-torch)" } : { python: defaultPython(), ...(threads === undefined ? {} : { threads }) },
     log: json ? () => {} : console.log,
     kernels: args.includes("--kernels"),

@@ -1,6 +1,6 @@
 /**
- * Where a training step's host (JavaScript) time goes, on the quick step's small model (bench/step.ts
- * SMALL_SHAPE, batch 16×32→4, q and v adapters, AdamW), after 5 warm-up steps:
+ * Where a training step's host (JavaScript) time goes, on `bench -- step --quick`'s model and batch
+ * (bench/step.ts SMALL_SHAPE, 2×16→4, q and v adapters, AdamW), after 5 warm-up steps:
  *
  *  - by default, each backend.dispatch call is timed with performance.now: host µs per launch split into
  *    the backend's dispatch (kernel.gpu, caches, native calls) and everything above it (ops, autograd,
@@ -38,7 +38,7 @@ const backend = await createHostWebGPUBackend();
 const peft = new PeftModel(createT5(SMALL_SHAPE, { backend, seed: 1 }).eval());
 peft.addAdapter(method, method, { ...(method === "lora" ? { r: 8, alpha: 16 } : {}), targets: ["q", "v"] });
 const optimizer = new AdamW(peft.trainableParameters().map(([, p]) => p), { lr: 1e-3 });
-const inputs = batchOf(16, 32, 4, SMALL_SHAPE.vocabSize);
+const inputs = batchOf(2, 16, 4, SMALL_SHAPE.vocabSize);
 
 // backend.dispatch timed while `timing` (the split mode's timed steps)
 const dispatch = backend.dispatch.bind(backend);
