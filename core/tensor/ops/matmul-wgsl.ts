@@ -46,7 +46,11 @@
  * Default (DEFAULT_TUNING_SUBGROUP): R=2, Q=1, 8x1 subgroups -> each lane 16 rows x 4 columns,
  * each subgroup 16 x 32, each 64-invocation workgroup 128 x 32. Larger R/Q cut instructions per
  * multiply-add further but were not faster (the unrolled loop body outgrows the CPU's
- * instruction/op caches); R=3/4 and 4x2 subgroups measured within noise of the default.
+ * instruction/op caches); R=3/4 and 4x2 subgroups measured within noise of the default. Re-measured
+ * on 2026-12-02 without the poller that had spun a core during every earlier measurement
+ * (core/backend/webgpu/device-wait.ts): R=4 (8x1 subgroups, 256 x 32 tiles) is 5-11% faster than R=2
+ * when B is not transposed (T5's dX = dY·W and dW products, 1024² squares) and 20% slower when it is
+ * (x·Wᵀ), so chooseMatmulTuning prefers it for untransposed B (TUNING_R4).
  * With subgroupSize 0 (no 'subgroups' feature) the same code is generated with S = 1: one
  * invocation computes R x 4Q outputs (default 8 x 8, workgroup tile 64 x 64) and loads every A value
  * it uses itself, about a third of the speed of the subgroup kernel.
@@ -126,13 +130,14 @@ export const DEFAULT_TUNING_NO_SUBGROUP: MatmulTuning = { R: 8, Q: 2, SGM: 8, SG
  * LM-head product would run 94% padding in the default 128-row tile. Ties keep the default (tuned on
  * large squares): R = 2 keeps the A-broadcast reuse that makes the kernel fast.
  */
-export function chooseMatmulTuning(M: number, N: number, subgroupSize: number): MatmulTuning {
+export function chooseMatmulTuning(M: number, N: number, subgroupSize: number, bTransposed = false): MatmulTuning {
   if (subgroupSize <= 1) return DEFAULT_TUNING_NO_SUBGROUP;
   const S = subgroupSize;
   // the first candidate with the least padded work (stable: default first, then R = 2 before R = 1)
-  let best = TUNING_CANDIDATES[0]!;
+  const candidates = bTransposed ? TUNING_CANDIDATES : TUNING_CANDIDATES_B_ROWS;
+  let best = candidates[0]!;
   let bestPadded = Infinity;
-  for (const t of TUNING_CANDIDATES) {
+  for (const t of candidates) {
     const tileM = S * t.R * t.SGM;
     const tileN = 4 * S * t.Q * t.SGN;
     const padded = Math.ceil(M / tileM) * tileM * Math.ceil(N / tileN) * tileN;
@@ -146,6 +151,9 @@ const TUNING_CANDIDATES: readonly MatmulTuning[] = [
   DEFAULT_TUNING_SUBGROUP,
   ...[2, 1].flatMap((R) => ([[8, 1], [4, 2], [2, 4], [1, 8]] as const).map(([SGM, SGN]) => ({ R, Q: 1, SGM, SGN, mMajorGrid: false }))),
 ];
+/** 256-row tiles: first choice when B is not transposed (see the file comment), where M fills them. */
+export const TUNING_R4: MatmulTuning = { R: 4, Q: 1, SGM: 8, SGN: 1, mMajorGrid: false };
+const TUNING_CANDIDATES_B_ROWS: readonly MatmulTuning[] = [TUNING_R4, ...TUNING_CANDIDATES];
 
 /** Largest per-dimension dispatch size WebGPU allows. */
 const MAX_DISPATCH = 65535;

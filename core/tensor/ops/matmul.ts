@@ -146,7 +146,7 @@ export const matmulKernel: Kernel<MatmulParams> = {
     const spec = chooseMatmulSpec(p, device.subgroupSize, device.subgroupDirective ?? true);
     const naive = p.variant === "naive";
     const workgroup = !naive && device.workgroupMemoryTiles === true;
-    const tuning = naive || workgroup ? null : chooseMatmulTuning(p.M, p.N, spec.subgroupSize);
+    const tuning = naive || workgroup ? null : chooseMatmulTuning(p.M, p.N, spec.subgroupSize, spec.bTransposed);
     // The key names the specialisation; the WGSL is generated once per key (shaderFor), never per launch.
     const key = naive
       ? `matmul:naive:${specKey(spec)}`
