@@ -26,6 +26,7 @@
  *     same client and SQL serve both modes; the sweep runs in the process of `webpeft sweep`
  *     (SingleRunner).
  */
+import { createConnection } from "node:net";
 import { Effect, Layer, Option, Redacted, Schema, Semaphore } from "effect";
 import { ClusterSchema, ClusterWorkflowEngine, Entity, RunnerAddress, SingleRunner } from "effect/cluster";
 import * as Digest from "effect/crypto/Digest";
@@ -354,11 +355,76 @@ export const shardingTimings = {
   // for seconds on a loaded machine (reads yield to the event loop, but setting up a run, e.g. tokenizing
   // a training split, does not): 4 s here made runs bounce between attempts, and 20 s still lost one run
   // of 70 on a 2-core machine running three jobs. With PostgreSQL's advisory locks a dead runner's locks
-  // go with its connection, so fail-over after a crash does not wait for these; only a runner that hangs
-  // keeps its shards until the expiration.
+  // go with its connection, and deadRunnerCheckLayer marks the dead runner unhealthy, so fail-over after a
+  // crash does not wait for these; only a runner that hangs keeps its shards until the expiration.
   shardLockRefreshInterval: "60 seconds",
   shardLockExpiration: "180 seconds",
 } as const;
+
+/**
+ * Every worker marks runners whose port refuses connections (their process is gone) unhealthy.
+ *
+ * Why: Effect's cluster runs its runner health check as a cluster singleton, which lives on one runner.
+ * When that runner is the one that died, nobody checks: the dead runner stays "healthy" in
+ * `cluster_runners`, its shards stay assigned to it and its runs wait until its heartbeat is older than
+ * shardLockExpiration (180 s). test:sweep measured this as a 175 s fail-over in about one run of three
+ * (4–7 s in the others), with the dead runner's row still healthy and its shards unlocked. Marking it
+ * unhealthy (what the singleton would do) makes the live runners take its shards at the next assignment
+ * refresh.
+ *
+ * Only a refused connection, twice in a row `runnerHealthCheckInterval` apart, counts: a runner that
+ * is alive but slow still accepts connections, and the singleton's own check (an RPC ping) handles
+ * hung runners and marks a runner healthy again. The runners table is Effect's (SqlRunnerStorage, default
+ * prefix "cluster"); a failing check (the table not created yet, or a changed layout) is logged once and
+ * retried, leaving the singleton's check in charge meanwhile.
+ */
+export function deadRunnerCheckLayer(self: { readonly host: string; readonly port: number }, log: (line: string) => void) {
+  return Layer.effectDiscard(
+    Effect.gen(function* () {
+      const sql = yield* SqlClient.SqlClient;
+      const refusedOnce = new Set<string>();
+      const selfAddress = `${self.host}:${self.port}`;
+      const check = Effect.gen(function* () {
+        const rows = yield* sql<{ address: string }>`SELECT address FROM cluster_runners WHERE healthy AND address <> ${selfAddress}`;
+        for (const { address } of rows) {
+          const at = address.lastIndexOf(":");
+          const refused = yield* Effect.promise(() => connectionRefused(address.slice(0, at), Number(address.slice(at + 1))));
+          if (!refused) {
+            refusedOnce.delete(address);
+          } else if (!refusedOnce.has(address)) {
+            refusedOnce.add(address);
+          } else {
+            refusedOnce.delete(address);
+            yield* sql`UPDATE cluster_runners SET healthy = false WHERE address = ${address}`;
+            log(`worker ${selfAddress}: runner ${address} refuses connections: marked unhealthy, its runs move to live workers`);
+          }
+        }
+      });
+      let failureLogged = false;
+      const logFailure = (cause: unknown) =>
+        Effect.sync(() => {
+          if (!failureLogged) log(`worker ${selfAddress}: dead-runner check failed (retrying every ${shardingTimings.runnerHealthCheckInterval}): ${String(cause).split("\n")[0]}`);
+          failureLogged = true;
+        });
+      const every = Effect.sleep(shardingTimings.runnerHealthCheckInterval);
+      yield* Effect.forkScoped(Effect.forever(check.pipe(Effect.catchCause(logFailure), Effect.andThen(every))));
+    }),
+  );
+}
+
+/** Whether a TCP connection to host:port is refused (nothing listens there), within 2 s; a timeout is not a refusal. */
+function connectionRefused(host: string, port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = createConnection({ host, port });
+    const done = (refused: boolean) => {
+      socket.destroy();
+      resolve(refused);
+    };
+    socket.setTimeout(2000, () => done(false));
+    socket.once("connect", () => done(false));
+    socket.once("error", (e: NodeJS.ErrnoException) => done(e.code === "ECONNREFUSED"));
+  });
+}
 
 /** A PostgreSQL client for a `postgres://user[:password]@host:port/db` URL. */
 export const postgresLayer = (url: string, maxConnections = 4) => PgClient.layer({ url: Redacted.make(url), maxConnections });

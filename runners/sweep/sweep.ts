@@ -15,6 +15,7 @@ import {
   type SweepPayload,
   SweepWorkflow,
   clientClusterLayer,
+  deadRunnerCheckLayer,
   ensureStatusTable,
   platformLayer,
   postgresLayer,
@@ -265,7 +266,8 @@ export function runWorker(fs: FileAccess, options: WorkerRunOptions): Effect.Eff
   );
   const cluster = workerClusterLayer({ host: options.host, port: options.port, listenHost: options.listenHost });
   const status = Layer.effectDiscard(ensureStatusTable);
-  const app = Layer.mergeAll(entities, status).pipe(
+  const deadRunners = deadRunnerCheckLayer({ host: options.host, port: options.port }, options.log);
+  const app = Layer.mergeAll(entities, status, deadRunners).pipe(
     Layer.provide(ClusterWorkflowEngine.layer),
     Layer.provide(cluster),
     Layer.provide(postgresLayer(options.db, 4)),

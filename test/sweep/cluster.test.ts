@@ -5,7 +5,9 @@
  *   2. PostgreSQL from Debian (started here), 3 `webpeft worker` processes and a submitting client: one
  *      worker is SIGKILLed while a run it holds has a checkpoint; its runs finish on the others, resumed
  *      from their checkpoints; every run completes exactly once, and the table (and every run's losses)
- *      is bit-identical to the single-process sweep's (cpu backend);
+ *      is bit-identical to the single-process sweep's (cpu backend); the dead worker's run moves within
+ *      FAILOVER_BOUND_S (the workers' dead-runner check, runners/sweep/cluster.ts: without it, one kill in
+ *      about three waited 175 s for the dead runner's heartbeat to expire);
  *   3. submitting the finished sweep again trains nothing (replies are stored, requests deduplicated);
  *   4. a run that keeps failing is marked failed with its error, and the sweep completes without it.
  *
@@ -97,6 +99,14 @@ async function startWorker(url: string): Promise<Worker> {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/**
+ * How long a killed worker's run may take to move: seconds with the dead-runner check (4–7 s measured),
+ * so 90 s leaves room for a loaded machine while failing on the 175 s path. The waits below last longer
+ * (the heartbeat expiration, 180 s, plus a minute) so that the slow path fails with this bound's message.
+ */
+const FAILOVER_BOUND_S = 90;
+const FAILOVER_WAIT_MS = 240_000;
+
 async function waitFor<T>(what: string, check: () => Promise<T | undefined> | T | undefined, timeoutMs: number, everyMs = 250): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
@@ -173,13 +183,17 @@ test("3 workers on PostgreSQL: a SIGKILLed worker's runs resume elsewhere; every
   // Fail-over: until a run the dead worker held is running again on another worker.
   try {
     // Delivered again: the run is queued (or running) on a live worker.
-    await waitFor("a killed run to move to another worker", async () => ((await statusOf(url, sweepId)).some((r) => heldRuns.includes(r.run_id) && r.host !== killed.name) ? true : undefined), 180_000, 100);
+    await waitFor("a killed run to move to another worker", async () => ((await statusOf(url, sweepId)).some((r) => heldRuns.includes(r.run_id) && r.host !== killed.name) ? true : undefined), FAILOVER_WAIT_MS, 100);
   } catch (e) {
     const rows = await statusOf(url, sweepId);
     throw new Error(`${(e as Error).message}; killed ${killed.name} holding ${heldRuns.join(", ")}\n${rows.map((r) => `${r.run_id} ${r.state} ${r.host} ${r.attempts}`).join("\n")}\n${workers.map((w) => `== ${w.name}\n${w.output.slice(-2500)}`).join("\n")}`);
   }
   const failoverSeconds = (Date.now() - killedAt) / 1000;
-  const restartedAt = await waitFor("a killed run to restart", async () => ((await statusOf(url, sweepId)).some((r) => heldRuns.includes(r.run_id) && r.host !== killed.name && r.state !== "queued") ? Date.now() : undefined), 180_000, 100);
+  assert.ok(
+    failoverSeconds < FAILOVER_BOUND_S,
+    `the killed worker's run moved after ${failoverSeconds.toFixed(1)} s (bound ${FAILOVER_BOUND_S} s): was the dead runner left healthy until its heartbeat expired?\n${workers.map((w) => `== ${w.name}\n${w.output.slice(-2500)}`).join("\n")}`,
+  );
+  const restartedAt = await waitFor("a killed run to restart", async () => ((await statusOf(url, sweepId)).some((r) => heldRuns.includes(r.run_id) && r.host !== killed.name && r.state !== "queued") ? Date.now() : undefined), FAILOVER_WAIT_MS, 100);
 
   const finished = await submitted;
   assert.is(finished.code, 0, finished.output.slice(-3000));
