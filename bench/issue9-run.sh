@@ -12,7 +12,7 @@
 #                                  python3-torch calls whatever libblas.so.3 is installed, and with only the
 #                                  reference libblas3 it runs at ~5 GFLOP/s (a PyTorch step ~20× slower than
 #                                  with OpenBLAS: `apt-get install libopenblas0-pthread`). The script warns.
-# Usage: bash bench/issue9-run.sh [OUT_DIR]   (default results/perf/<UTC date>; about 20 minutes)
+# Usage: bash bench/issue9-run.sh [OUT_DIR]   (default results/perf/<UTC date>; about 10 minutes)
 # A bench that fails leaves its log and the script goes on; the exit status says whether any failed.
 cd "$(dirname "$0")/.."
 # shellcheck source=../scripts/setup.sh
