@@ -51,8 +51,8 @@ export interface WebGPUBackendOptions {
   /** Bytes of uniforms recorded before an automatic submit (each launch takes one 256-byte slot). */
   readonly uniformArenaBytes?: number;
   /**
-   * How to wait for the device (reads, sync); default: await. Node and Deno hosts pass
-   * `sleepingDeviceWait` (device-wait.ts), which keeps the runtime's WebGPU poller from spinning a core.
+   * How to wait for the device (reads, sync); default: await. Node's host passes `sleepingDeviceWait`
+   * (device-wait.ts, runners/host.ts), which keeps the `webgpu` package's poller from spinning a core.
    */
   readonly deviceWait?: DeviceWait;
   /**
@@ -86,7 +86,10 @@ export async function createWebGPUBackend(options: WebGPUBackendOptions = {}): P
   let subgroupSize = 0;
   let subgroupDirective = true;
   let fallbackAdapter = false;
-  if (!device) {
+  if (device) {
+    // a device the caller made: its adapter's info where the runtime exposes it (GPUDevice.adapterInfo)
+    adapterInfo = describeAdapter((device as GPUDevice & { adapterInfo?: GPUAdapterInfo }).adapterInfo);
+  } else {
     const gpu = options.gpu ?? (globalThis as { navigator?: { gpu?: GPU } }).navigator?.gpu;
     if (!gpu) throw NoWebGPUAdapterError.of(runtime, "this runtime exposes no navigator.gpu");
     let adapter: GPUAdapter | null;
@@ -98,7 +101,7 @@ export async function createWebGPUBackend(options: WebGPUBackendOptions = {}): P
       throw NoWebGPUAdapterError.of(runtime, `requestAdapter failed: ${String(e)}`);
     }
     if (!adapter) throw NoWebGPUAdapterError.of(runtime, "requestAdapter returned null");
-    adapterInfo = describeAdapter(adapter);
+    adapterInfo = describeAdapter(adapter.info);
     fallbackAdapter = (adapter.info as GPUAdapterInfo & { isFallbackAdapter?: boolean }).isFallbackAdapter === true;
     // Subgroup kernels assume one fixed subgroup size; adapters with a range (some Intel GPUs) fall back.
     // Deno 2.9 (wgpu) grants 'subgroups' when asked but does not list it in adapter.features (its matmul
@@ -145,8 +148,8 @@ export async function createWebGPUBackend(options: WebGPUBackendOptions = {}): P
 
 /**
  * Whether the adapter runs WebGPU on the CPU (Mesa's lavapipe/llvmpipe, SwiftShader, WARP), from the
- * adapter's own fallback flag or the names in its info. Unknown adapters count as GPUs. (A device the
- * caller passed in has no adapter info: it counts as a GPU too.)
+ * adapter's own fallback flag or the names in its info. Unknown adapters count as GPUs (so does a device
+ * the caller passed in on a runtime without GPUDevice.adapterInfo).
  */
 export function isCpuAdapter(info: Readonly<Record<string, string>>, fallbackAdapter = false): boolean {
   if (fallbackAdapter) return true;
@@ -171,8 +174,8 @@ async function probeSubgroupDirective(device: GPUDevice): Promise<boolean | null
   return null;
 }
 
-function describeAdapter(adapter: GPUAdapter): Record<string, string> {
-  const info = adapter.info as GPUAdapterInfo | undefined;
+/** The adapter's names (vendor, architecture, device, description) that it reports; {} for none. */
+function describeAdapter(info: GPUAdapterInfo | undefined): Record<string, string> {
   if (!info) return {};
   const out: Record<string, string> = {};
   for (const k of ["vendor", "architecture", "device", "description"] as const) {
