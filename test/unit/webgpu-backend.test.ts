@@ -6,6 +6,7 @@ import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import { type WebGPUBackend, isCpuAdapter } from "../../core/backend/webgpu/webgpu-backend.ts";
 import { sizeClass } from "../../core/backend/webgpu/buffer-pool.ts";
+import { BindGroupCache } from "../../core/backend/webgpu/bind-group-cache.ts";
 import { sleepingDeviceWait } from "../../core/backend/webgpu/device-wait.ts";
 import { randn, tensor } from "../../core/tensor/create.ts";
 import { assertClose } from "../harness/check-op.ts";
@@ -22,6 +23,29 @@ s("size classes waste at most 12.5% and are stable", () => {
     if (bytes > 1024) assert.ok(c <= bytes * 1.125 + 4, `${bytes} → ${c}`);
     assert.is(sizeClass(c), c, "a class maps to itself");
   }
+});
+
+s("the bind group cache evicts the least recently used group when full, and a destroyed buffer's groups at once", () => {
+  // stand-ins for the native objects: the cache only stores and compares them
+  const buffer = (name: string) => ({ name }) as unknown as GPUBuffer;
+  const [x, y, z] = [buffer("x"), buffer("y"), buffer("z")];
+  const cache = new BindGroupCache(3);
+  let made = 0;
+  const make = (...buffers: GPUBuffer[]) => () => ({ group: { made: ++made } as unknown as GPUBindGroup, buffers });
+  const a = cache.get("a", make(x));
+  cache.get("b", make(y));
+  cache.get("c", make(z));
+  assert.is(cache.get("a", make(x)), a, "a hit returns the cached group");
+  cache.get("d", make(x)); // full: "b" is the least recently used ("a" was just used)
+  assert.is(cache.misses, 4);
+  cache.get("a", make(x));
+  cache.get("c", make(z));
+  assert.is(cache.misses, 4, "a and c stayed");
+  cache.get("b", make(y));
+  assert.is(cache.misses, 5, "b was evicted");
+  cache.forget(x); // drops a and d
+  cache.get("a", make(x));
+  assert.is(cache.misses, 6, "a was dropped with its buffer");
 });
 
 s("CPU implementations of WebGPU are recognised from the adapter's info (they get register-tiled matmuls)", () => {

@@ -17,10 +17,13 @@
  * than "auto" layouts: bench/step.ts, 2026-12-01.)
  *
  * Bound: at most `capacity` groups are kept (least recently used go first); a destroyed buffer's groups
- * are dropped at once so that no cached group refers to a dead buffer.
+ * are dropped at once so that no cached group refers to a dead buffer. A hit only stamps its entry with a
+ * use counter (a hit is on every launch's path; re-inserting into the Map to keep LRU order cost ~1 µs);
+ * the full cache, which a training loop does not reach, scans for the least recently used entry.
  */
 export class BindGroupCache {
-  private readonly groups = new Map<string, { group: GPUBindGroup; buffers: readonly GPUBuffer[] }>();
+  private readonly groups = new Map<string, { group: GPUBindGroup; buffers: readonly GPUBuffer[]; lastUse: number }>();
+  private uses = 0;
   private readonly keysOfBuffer = new Map<GPUBuffer, Set<string>>();
   /** Groups created so far (cache misses). */
   misses = 0;
@@ -34,14 +37,12 @@ export class BindGroupCache {
   get(key: string, create: () => { readonly group: GPUBindGroup; readonly buffers: readonly GPUBuffer[] }): GPUBindGroup {
     const cached = this.groups.get(key);
     if (cached) {
-      // Map keeps insertion order: re-inserting marks the entry most recently used.
-      this.groups.delete(key);
-      this.groups.set(key, cached);
+      cached.lastUse = ++this.uses;
       return cached.group;
     }
     this.misses++;
-    const created = create();
-    if (this.groups.size >= this.capacity) this.evict(this.groups.keys().next().value!);
+    const created = { ...create(), lastUse: ++this.uses };
+    if (this.groups.size >= this.capacity) this.evictLeastRecentlyUsed();
     this.groups.set(key, created);
     for (const b of created.buffers) {
       let keys = this.keysOfBuffer.get(b);
@@ -62,6 +63,15 @@ export class BindGroupCache {
   clear(): void {
     this.groups.clear();
     this.keysOfBuffer.clear();
+  }
+
+  private evictLeastRecentlyUsed(): void {
+    let oldest: string | undefined;
+    let oldestUse = Infinity;
+    for (const [key, entry] of this.groups) {
+      if (entry.lastUse < oldestUse) [oldest, oldestUse] = [key, entry.lastUse];
+    }
+    if (oldest !== undefined) this.evict(oldest);
   }
 
   private evict(key: string): void {
