@@ -7,6 +7,7 @@ import * as assert from "uvu/assert";
 import { type WebGPUBackend, isCpuAdapter } from "../../core/backend/webgpu/webgpu-backend.ts";
 import { sizeClass } from "../../core/backend/webgpu/buffer-pool.ts";
 import { BindGroupCache } from "../../core/backend/webgpu/bind-group-cache.ts";
+import { ParamLayout } from "../../core/backend/kernel.ts";
 import { sleepingDeviceWait } from "../../core/backend/webgpu/device-wait.ts";
 import { randn, tensor } from "../../core/tensor/create.ts";
 import { assertClose } from "../harness/check-op.ts";
@@ -22,6 +23,23 @@ s("size classes waste at most 12.5% and are stable", () => {
     assert.ok(c >= bytes, `${bytes} fits in ${c}`);
     if (bytes > 1024) assert.ok(c <= bytes * 1.125 + 4, `${bytes} → ${c}`);
     assert.is(sizeClass(c), c, "a class maps to itself");
+  }
+});
+
+s("packed uniforms: words in declaration order, f32 as bits, zero padding, each pack its own words through the ring's wrap", () => {
+  const layout = new ParamLayout([["n", "u32"], ["offset", "i32"], ["scale", "f32"]] as const);
+  const f32Bits = (v: number) => new Uint32Array(Float32Array.of(v).buffer)[0]!;
+  const first = layout.pack({ n: 7, offset: -1, scale: 0.5 });
+  assert.equal([...first], [7, 0xffffffff, f32Bits(0.5), 0], "4 words: the fields, then zero padding");
+  // many packs later (past the ring's wrap of 65,536 words), every pack still holds its own values
+  const wide = new ParamLayout(Array.from({ length: 36 }, (_, i) => [`w${i}`, "u32"] as const));
+  let previous = wide.packOrdered(Array.from({ length: 36 }, () => 0));
+  for (let k = 1; k < 5000; k++) {
+    const words = wide.packOrdered(Array.from({ length: 36 }, (_, i) => k * 100 + i));
+    assert.is(words.length, 36);
+    if (words[0] !== k * 100 || words[35] !== k * 100 + 35) assert.unreachable(`pack ${k} holds ${words[0]}…${words[35]}`);
+    if (previous[0] !== (k - 1) * 100) assert.unreachable(`pack ${k} overwrote the previous one`);
+    previous = words;
   }
 });
 
