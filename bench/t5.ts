@@ -5,9 +5,10 @@
  * computes weight gradients too, about 2× the forward's multiply-adds) and "krona" (KronA on q and v,
  * the base frozen: the backward needs only input gradients and the adapters', about 1× the forward's).
  * Prints a table with backward ÷ forward ((forward+backward − forward) ÷ forward) and one JSON line per
- * backend, training and phase.
+ * backend, training and phase. Times are medians of ROUNDS rounds that alternate the two phases (after
+ * one warm-up step of each), so that drift on a shared machine hits both alike; a single sample per phase
+ * (what the cpu rows had) gave ratios from 0.33 to 1.19 between runs.
  */
-import { Bench } from "tinybench";
 import type { Backend } from "../core/backend/backend.ts";
 import { createCpuBackend } from "../core/backend/cpu/cpu-backend.ts";
 import { parseT5Config } from "../core/io/t5-config.ts";
@@ -59,6 +60,9 @@ export function batchOf(B: number, S: number, T: number, vocab: number): T5Input
   };
 }
 
+/** Timed rounds per backend, training and phase. */
+const ROUNDS = 3;
+
 export async function runT5Bench(options: { readonly gpu?: Backend; readonly cpu?: boolean; readonly log?: (line: string) => void; readonly batch?: number; readonly sourceLength?: number; readonly targetLength?: number }): Promise<T5BenchResult[]> {
   const log = options.log ?? console.log;
   const B = options.batch ?? 8;
@@ -76,31 +80,37 @@ export async function runT5Bench(options: { readonly gpu?: Backend; readonly cpu
       const model = peft ?? base;
       const trainable = peft ? peft.trainableParameters().map(([, p]) => p) : base.uniqueParameters().map(([, p]) => p);
       const inputs = batchOf(B, S, T, T5_SMALL_SHAPE.vocabSize);
-      const row: Partial<Record<T5BenchResult["phase"], T5BenchResult>> = {};
-      for (const phase of ["forward", "forward+backward"] as const) {
-        const bench = new Bench({ name: phase, time: 0, iterations: backend.name === "cpu" ? 1 : 3, warmupIterations: 1, warmupTime: 0 });
-        bench.add(phase, async () => {
-          const loss = tidy(() => {
-            const { loss } = model.forward(inputs);
-            if (phase === "forward+backward") loss!.backward();
-            return loss!;
-          });
-          await loss.item();
-          loss.dispose();
-          for (const p of trainable) {
-            p.grad?.dispose();
-            p.grad = null;
-          }
+      /** One step of `phase`: its wall time until the loss is on the host (ms). */
+      const step = async (phase: T5BenchResult["phase"]): Promise<number> => {
+        const start = performance.now();
+        const loss = tidy(() => {
+          const { loss } = model.forward(inputs);
+          if (phase === "forward+backward") loss!.backward();
+          return loss!;
         });
-        await bench.run();
-        const r = bench.tasks[0]!.result;
-        if (r.state !== "completed") throw new Error(`t5 bench ${training} ${phase} on ${backend.name}: ${r.state}${"error" in r ? ` ${r.error.message}` : ""}`);
-        row[phase] = { bench: "t5", backend: backend.name, training, phase, batch: B, sourceLength: S, targetLength: T, msPerStep: r.latency.mean, samples: r.latency.samplesCount };
+        await loss.item();
+        const ms = performance.now() - start;
+        loss.dispose();
+        for (const p of trainable) {
+          p.grad?.dispose();
+          p.grad = null;
+        }
+        return ms;
+      };
+      const times: Record<T5BenchResult["phase"], number[]> = { forward: [], "forward+backward": [] };
+      await step("forward");
+      await step("forward+backward");
+      for (let round = 0; round < ROUNDS; round++) {
+        const order = round % 2 === 0 ? (["forward", "forward+backward"] as const) : (["forward+backward", "forward"] as const);
+        for (const phase of order) times[phase].push(await step(phase));
       }
+      const row = (phase: T5BenchResult["phase"]): T5BenchResult => ({
+        bench: "t5", backend: backend.name, training, phase, batch: B, sourceLength: S, targetLength: T, msPerStep: medianOf(times[phase]), samples: ROUNDS,
+      });
       peft?.dispose();
       base.dispose();
-      const f = row.forward!;
-      const fb = row["forward+backward"]!;
+      const f = row("forward");
+      const fb = row("forward+backward");
       log(`${backend.name.padEnd(10)} ${training.padEnd(8)} ${f.msPerStep.toFixed(0).padStart(12)} ${fb.msPerStep.toFixed(0).padStart(12)} ${((fb.msPerStep - f.msPerStep) / f.msPerStep).toFixed(2).padStart(10)}`);
       for (const r of [f, fb]) {
         results.push(r);
@@ -109,4 +119,10 @@ export async function runT5Bench(options: { readonly gpu?: Backend; readonly cpu
     }
   }
   return results;
+}
+
+function medianOf(xs: readonly number[]): number {
+  const sorted = [...xs].sort((a, b) => a - b);
+  const mid = sorted.length >> 1;
+  return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
 }
