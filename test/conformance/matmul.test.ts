@@ -203,7 +203,7 @@ export function register(backends: readonly NamedBackend[]): void {
     const s = suite("matmul with workgroup-memory tiles (the GPU kernel)");
     let tiled: Promise<WebGPUBackend> | null = null;
     const backend = () => (tiled ??= createHostWebGPUBackend({ workgroupMemoryTiles: true }));
-    s("the backend option selects the kernel; this device's default is the register-tiled one", async () => {
+    s("the backend option selects the kernel; this device's default follows isCpuAdapter", async () => {
       const b = await backend();
       assert.is(b.features.workgroupMemoryTiles, true);
       const [x, y] = [tensor(new Float32Array(6), { backend: b, shape: [2, 3] }), tensor(new Float32Array(12), { backend: b, shape: [3, 4] })];

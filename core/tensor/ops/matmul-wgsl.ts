@@ -152,7 +152,7 @@ const TUNING_CANDIDATES: readonly MatmulTuning[] = [
   ...[2, 1].flatMap((R) => ([[8, 1], [4, 2], [2, 4], [1, 8]] as const).map(([SGM, SGN]) => ({ R, Q: 1, SGM, SGN, mMajorGrid: false }))),
 ];
 /** 256-row tiles: first choice when B is not transposed (see the file comment), where M fills them. */
-export const TUNING_R4: MatmulTuning = { R: 4, Q: 1, SGM: 8, SGN: 1, mMajorGrid: false };
+const TUNING_R4: MatmulTuning = { R: 4, Q: 1, SGM: 8, SGN: 1, mMajorGrid: false };
 const TUNING_CANDIDATES_B_ROWS: readonly MatmulTuning[] = [TUNING_R4, ...TUNING_CANDIDATES];
 
 /** Largest per-dimension dispatch size WebGPU allows. */

@@ -46,7 +46,6 @@ export const SHORT_ROW = 256;
  * same WGSL body serves both; the two sum in different orders, so a launch key carries `keySuffix`.
  */
 export interface RowMapping {
-  readonly short: boolean;
   readonly keySuffix: string;
   /** WGSL declaring `row` (and `lid`'s use) and returning past the last of `rows` rows. */
   readonly enter: (rows: string) => string;
@@ -62,7 +61,6 @@ export interface RowMapping {
 }
 
 const WORKGROUP_PER_ROW: RowMapping = {
-  short: false,
   keySuffix: "",
   enter: (rows) => `let row = ${linearWorkgroupIndex};\n  if (row >= ${rows}) { return; }`,
   first: "lid",
@@ -74,7 +72,6 @@ const WORKGROUP_PER_ROW: RowMapping = {
 };
 
 const THREAD_PER_ROW: RowMapping = {
-  short: true,
   keySuffix: ":short",
   enter: (rows) => `let row = ${linearWorkgroupIndex} * ${ROW_WG}u + lid;\n  if (row >= ${rows}) { return; }`,
   first: "0u",
