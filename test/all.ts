@@ -44,8 +44,9 @@ import * as pluginKrona from "../plugins/krona/krona.test.ts";
 import * as pluginKronab from "../plugins/kronab/kronab.test.ts";
 import * as fuzz from "./fuzz/fuzz.test.ts";
 import * as sweepSpec from "./unit/sweep-spec.test.ts";
+import * as capture from "./unit/capture.test.ts";
 
-const suites = { corePurity, autograd, errors, webgpuBackend, readme, random, pretrainObjectives, report, optim, train, trainCli, elementwise, reduce, matmul, nnOps, ioSafetensors, ioConfig, ioTokenizer, ioHub, t5, glueReal, glueReaders, glueMetrics, glueBatching, glueT5, pluginMatrix, pluginGuide, pluginFramework, pluginLora, pluginAdapter, pluginCompacter, pluginBitfit, pluginFull, pluginKrona, pluginKronab, fuzz, sweepSpec };
+const suites = { corePurity, autograd, errors, webgpuBackend, readme, random, pretrainObjectives, report, optim, train, trainCli, elementwise, reduce, matmul, nnOps, ioSafetensors, ioConfig, ioTokenizer, ioHub, t5, glueReal, glueReaders, glueMetrics, glueBatching, glueT5, pluginMatrix, pluginGuide, pluginFramework, pluginLora, pluginAdapter, pluginCompacter, pluginBitfit, pluginFull, pluginKrona, pluginKronab, fuzz, sweepSpec, capture };
 const filter = env("WEBPEFT_TEST_FILTER")?.split(",").map((w) => w.trim().toLowerCase());
 
 let backends: Awaited<ReturnType<typeof backendsUnderTest>> = [];

@@ -61,4 +61,62 @@ export interface Backend {
   stats(): BackendStats;
   /** Releases every buffer and the device. */
   dispose(): void;
+  /**
+   * Optional: recording a step's launches to replay them without the JavaScript that issued them (WebGPU;
+   * see core/tensor/capture.ts, which is the only user). Backends without it always run eagerly.
+   */
+  readonly stepRecorder?: StepRecorder;
+}
+
+/**
+ * Records what a step sends to the device (allocations, uploads, launches, frees) and compiles two
+ * recordings of the same step into a program that replays the second one's launches.
+ */
+export interface StepRecorder {
+  /** Starts recording; fails if a recording is already running. */
+  begin(): void;
+  /** Stops the recording started by `begin`. */
+  end(): StepRecording;
+  /**
+   * A replayable program when `last` repeats `previous` launch for launch: the same kernels, workgroups
+   * and uniforms, buffers that correspond (the same long-lived buffers, the k-th allocation of each, the
+   * i-th input), the same upload bytes. Uniform words may differ only where both recordings hold the j-th
+   * seed the step drew (dropout masks): replay writes fresh seeds there. Otherwise a reason naming the first
+   * difference. On success the buffers `last` allocated belong to the program until `release()`.
+   */
+  compile(previous: StepRecording, last: StepRecording, plan: StepPlan): StepProgram | string;
+}
+
+/** Opaque to callers: what one recorded step did. */
+export interface StepRecording {
+  /** Launches recorded. */
+  readonly launches: number;
+  /** Why this recording can never be replayed (it read a value back, freed a buffer it did not allocate…), or null. */
+  readonly unusable: string | null;
+}
+
+export interface StepPlan {
+  /** Per recording (previous, last): the input buffers the step read, replaced by fresh data on replay. */
+  readonly inputs: readonly [readonly BufferHandle[], readonly BufferHandle[]];
+  /** Per recording: the seeds the step drew, in order. */
+  readonly seeds: readonly [readonly number[], readonly number[]];
+  /** Buffers of `last` that hold the step's results (allocated during it and alive at its end). */
+  readonly outputs: readonly BufferHandle[];
+}
+
+export interface StepProgram {
+  readonly launches: number;
+  /**
+   * Why the program cannot replay now, or null: a long-lived buffer it reads was freed, an output of the
+   * previous replay is still held, an input's size differs, the program was released.
+   */
+  blocker(inputs: readonly BufferHandle[]): string | null;
+  /**
+   * Enqueues the recorded work after copying `inputs` into the program's own input buffers and writing
+   * `seeds` where the recording had its seeds. Returns fresh handles on the output buffers, in plan order
+   * (freeing them returns nothing to the pool: the program keeps the memory).
+   */
+  replay(inputs: readonly BufferHandle[], seeds: readonly number[]): BufferHandle[];
+  /** Gives the program's buffers back (outputs still held return when freed). */
+  release(): void;
 }

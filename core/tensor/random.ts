@@ -52,7 +52,23 @@ export function globalGenerator(): Generator {
   return global;
 }
 
+/** Where `nextSeed` also writes the seeds it draws while a step is recorded (capture.ts), else null. */
+let seedLog: number[] | null = null;
+
 /** A fresh 32-bit seed from the global generator. */
 export function nextSeed(): number {
-  return global.nextUint32();
+  const seed = global.nextUint32();
+  seedLog?.push(seed);
+  return seed;
+}
+
+/** Runs `f`, appending every seed `nextSeed` draws meanwhile to `log` (step recording, core/tensor/capture.ts). */
+export function logSeeds<T>(log: number[], f: () => T): T {
+  const outer = seedLog;
+  seedLog = log;
+  try {
+    return f();
+  } finally {
+    seedLog = outer;
+  }
 }

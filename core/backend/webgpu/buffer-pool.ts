@@ -77,6 +77,16 @@ export class BufferPool {
     this.pooledBytes += size;
   }
 
+  /** Takes `buffer` out of the free lists if it is there (a step program keeps it, step-recorder.ts). */
+  take(buffer: PooledBuffer): boolean {
+    const list = this.free.get(buffer.size);
+    const i = list ? list.indexOf(buffer) : -1;
+    if (i < 0) return false;
+    list!.splice(i, 1);
+    this.pooledBytes -= buffer.size;
+    return true;
+  }
+
   /** Destroys the pooled (unused) buffers, returning their memory to the device. */
   trim(): void {
     for (const list of this.free.values()) {

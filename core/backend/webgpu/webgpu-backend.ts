@@ -16,29 +16,14 @@ import {
 } from "../../errors.ts";
 import { type AnyTypedArray, type DType, bytesPerElement, newTypedArray } from "../../tensor/dtype.ts";
 import { detectRuntime } from "../../runtime.ts";
-import type { Backend, BackendStats, BufferHandle } from "../backend.ts";
+import type { Backend, BackendStats, BufferHandle, StepRecorder } from "../backend.ts";
 import type { GpuFeatures, Kernel } from "../kernel.ts";
 import { BindGroupCache } from "./bind-group-cache.ts";
 import { BufferPool, type PooledBuffer } from "./buffer-pool.ts";
 import { type DeviceWait, plainDeviceWait } from "./device-wait.ts";
 import { PipelineCache } from "./pipeline-cache.ts";
 import { KernelProfiler, type KernelTime } from "./profiler.ts";
-
-class GpuBuffer implements BufferHandle {
-  readonly buffer: GPUBuffer;
-  /** Bytes bound for a launch: the bytes used rounded up to whole words (WGSL arrays of 4-byte elements). */
-  readonly boundBytes: number;
-  constructor(
-    readonly dtype: DType,
-    readonly length: number,
-    readonly pooled: PooledBuffer,
-    /** Bytes the tensor uses (the GPU buffer may be larger, see sizeClass). */
-    readonly byteLength: number,
-  ) {
-    this.buffer = pooled.gpu;
-    this.boundBytes = Math.max(4, Math.ceil(byteLength / 4) * 4);
-  }
-}
+import { GpuBuffer, type GpuStepProgram, GpuStepRecorder, type InputCopy, type ReplayCommand, type ReplayHost } from "./step-recorder.ts";
 
 export interface WebGPUBackendOptions {
   /** The WebGPU entry point; defaults to `navigator.gpu`. */
@@ -191,13 +176,17 @@ const READBACK_USAGE = 0x0001 /* MAP_READ */ | 0x0008; /* COPY_DST */
 const MAP_READ = 0x0001;
 const STAGING_USAGE = 0x0004; /* COPY_SRC: an upload's source, written while mapped at creation */
 
-class WebGPUBackendImpl implements WebGPUBackend {
+class WebGPUBackendImpl implements WebGPUBackend, ReplayHost {
   readonly name = "webgpu";
   readonly capabilities;
+  readonly stepRecorder: StepRecorder;
+  private readonly recorder: GpuStepRecorder;
+  /** Buffers that belong to a step program (step-recorder.ts): their frees go to it, not to the pool. */
+  private readonly pinned = new Map<PooledBuffer, GpuStepProgram>();
   private readonly pool: BufferPool;
   private readonly pipelines: PipelineCache;
   private readonly bindGroups: BindGroupCache;
-  private readonly uniformAlign: number;
+  readonly uniformAlign: number;
   private readonly arena: GPUBuffer;
   private readonly arenaHost: Uint8Array;
   /** The same memory as 32-bit words (uniforms are packed as words). */
@@ -237,6 +226,8 @@ class WebGPUBackendImpl implements WebGPUBackend {
     this.arena = device.createBuffer({ label: "webpeft uniforms", size: arenaBytes, usage: UNIFORM_USAGE });
     this.arenaHost = new Uint8Array(arenaBytes);
     this.arenaWords = new Uint32Array(this.arenaHost.buffer);
+    this.recorder = new GpuStepRecorder(this);
+    this.stepRecorder = this.recorder;
     device.lost.then((info) => {
       if (!this.disposed) this.lost = DeviceLostError.of(info.reason ?? "unknown", info.message ?? "");
     });
@@ -283,13 +274,83 @@ class WebGPUBackendImpl implements WebGPUBackend {
     }
     const buffer = this.pool.acquire(byteLength);
     this.liveBytes += buffer.size;
-    return new GpuBuffer(dtype, length, buffer, byteLength);
+    const handle = new GpuBuffer(dtype, length, buffer, byteLength);
+    this.recorder.active?.onAllocate(handle);
+    return handle;
   }
 
   free(handle: BufferHandle): void {
     const b = this.asGpu(handle);
+    b.freed = true;
     this.liveBytes -= b.pooled.size;
-    if (!this.disposed) this.pool.release(b.pooled);
+    this.recorder.active?.onFree(b);
+    const program = this.pinned.get(b.pooled);
+    if (program) program.freedHandle(b.pooled);
+    else if (!this.disposed) this.pool.release(b.pooled);
+  }
+
+  // ReplayHost (step-recorder.ts)
+
+  get profiling(): boolean {
+    return this.profiler !== null;
+  }
+
+  pin(p: PooledBuffer, owner: GpuStepProgram): void {
+    this.pool.take(p);
+    this.pinned.set(p, owner);
+  }
+
+  acquirePinned(bytes: number, owner: GpuStepProgram): PooledBuffer {
+    const p = this.pool.acquire(bytes);
+    this.pinned.set(p, owner);
+    return p;
+  }
+
+  unpin(p: PooledBuffer, toPool: boolean): void {
+    this.pinned.delete(p);
+    if (toPool && !this.disposed) this.pool.release(p);
+  }
+
+  handedOut(p: PooledBuffer): void {
+    this.liveBytes += p.size;
+  }
+
+  submitPending(): void {
+    if (this.pendingDispatches > 0) this.flush();
+  }
+
+  /** A step program's replay: the input copies, then its copies and launches, in the open command stream. */
+  encode(copies: readonly InputCopy[], commands: readonly ReplayCommand[], launches: number): void {
+    this.checkUsable();
+    this.endPass();
+    const encoder = (this.encoder ??= this.device.createCommandEncoder());
+    for (const c of copies) encoder.copyBufferToBuffer(c.from, 0, c.to, 0, c.bytes);
+    let pass: GPUComputePassEncoder | null = null;
+    let current: GPUComputePipeline | null = null;
+    for (let i = 0; i < commands.length; i++) {
+      const c = commands[i]!;
+      if (c.pipeline === null) {
+        if (pass) {
+          pass.end();
+          pass = null;
+          current = null;
+        }
+        encoder.copyBufferToBuffer(c.src!, c.srcOffset, c.dst!, c.dstOffset, c.bytes);
+        continue;
+      }
+      pass ??= encoder.beginComputePass();
+      if (c.pipeline !== current) {
+        pass.setPipeline(c.pipeline);
+        current = c.pipeline;
+      }
+      pass.setBindGroup(0, c.group);
+      pass.dispatchWorkgroups(c.x, c.y, c.z);
+    }
+    // eager launches that follow continue in the same pass
+    this.pass = pass;
+    this.passPipeline = current;
+    this.pendingDispatches += copies.length + commands.length;
+    this.dispatches += launches;
   }
 
   upload(handle: BufferHandle, data: AnyTypedArray, offset = 0): void {
@@ -298,6 +359,7 @@ class WebGPUBackendImpl implements WebGPUBackend {
     if (data.length === 0) return;
     const bytes = bytesPerElement[b.dtype];
     const byteLength = data.length * bytes;
+    this.recorder.active?.onUpload(b, offset * bytes, new Uint8Array(data.buffer.slice(data.byteOffset, data.byteOffset + byteLength)));
     if (this.pendingDispatches === 0 || byteLength % 4 !== 0 || (offset * bytes) % 4 !== 0) {
       // queue.writeBuffer runs before any command buffer submitted later, so commands recorded so far
       // (which may still read this buffer's previous owner's data) are submitted first
@@ -325,6 +387,7 @@ class WebGPUBackendImpl implements WebGPUBackend {
     const b = this.asGpu(handle);
     const bytes = bytesPerElement[b.dtype];
     const out = newTypedArray(b.dtype, length);
+    this.recorder.active?.onRead();
     if (length === 0) return out;
     const staging = this.device.createBuffer({ size: length * bytes, usage: READBACK_USAGE });
     this.endPass();
@@ -379,6 +442,7 @@ class WebGPUBackendImpl implements WebGPUBackend {
       entries.push({ binding: buffers.length, resource: { buffer: this.arena, offset: uniformOffset, size: uniformBytes } });
       return { group: this.device.createBindGroup({ layout: pipeline.getBindGroupLayout(0), entries }), buffers: gpu.map((b) => b.buffer) };
     });
+    this.recorder.active?.onLaunch({ key: launch.key, pipeline, workgroups: launch.workgroups, uniforms: uniforms.slice(), buffers: gpu });
 
     if (this.profiler) {
       // one pass per dispatch, bracketed by timestamps

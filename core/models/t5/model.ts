@@ -28,6 +28,8 @@ import { biasedSoftmax } from "../../tensor/ops/biased-softmax.ts";
 import { crossEntropy } from "../../tensor/ops/cross-entropy.ts";
 import { batchedMatmul } from "../../tensor/ops/matmul.ts";
 import { concat } from "../../tensor/ops/views.ts";
+import { where } from "../../tensor/ops/elementwise.ts";
+import { full } from "../../tensor/ops/fill.ts";
 import { keep, tidy } from "../../tensor/scope.ts";
 import type { Tensor } from "../../tensor/tensor.ts";
 import { type FloatDType, isFloat } from "../../tensor/dtype.ts";
@@ -318,14 +320,29 @@ function checkActivationSizes(model: T5ForConditionalGeneration, B: number, S: n
 }
 
 /** Additive (B, 1, 1, K) mask from a 0/1 attention mask: 0 where 1, MASK_VALUE where 0. */
-function keyMaskBias(mask: HostMatrix, backend: Backend, dtype: FloatDType): Tensor {
+function keyMaskBias(mask: HostMatrix, backend: Backend, dtype: FloatDType, onDevice?: Tensor): Tensor {
   const bias = new Float64Array(mask.data.length);
   mask.data.forEach((v, i) => (bias[i] = v ? 0 : MASK_VALUE));
-  return tensor(bias, { backend, shape: [mask.rows, 1, 1, mask.cols], dtype });
+  const hostBias = tensor(bias, { backend, shape: [mask.rows, 1, 1, mask.cols], dtype });
+  return onDevice ? maskOnDevice(hostBias, onDevice) : hostBias;
+}
+
+/** `bias` with MASK_VALUE where the (B, K) device mask is 0, broadcast over (B, 1, Q, K). */
+function maskOnDevice(bias: Tensor, mask: Tensor): Tensor {
+  const [B, K] = mask.shape as [number, number];
+  return where(mask.reshape([B, 1, 1, K]), bias, full(bias.backend, [], MASK_VALUE, bias.dtype));
+}
+
+/** A 0/1 mask given as an int32 device tensor: its dims, after checking it (and its values where known). */
+function maskTensor(m: Tensor, backend: Backend, what: string, op: string): { mask: Tensor; rows: number; cols: number } {
+  const dims = tensorDims(m, backend, what, op);
+  const r = m.intRange;
+  if (r && (r.min < 0 || r.max > 1)) throw InvalidArgumentError.of(op, what, `a mask holds 0 (padding) or 1 (token), this one values in [${r.min}, ${r.max}]`);
+  return { mask: m, ...dims };
 }
 
 /** Additive (B, 1, T, T) causal mask combined with the decoder's own attention mask. */
-function causalMaskBias(mask: HostMatrix, backend: Backend, dtype: FloatDType): Tensor {
+function causalMaskBias(mask: HostMatrix, backend: Backend, dtype: FloatDType, onDevice?: Tensor): Tensor {
   const { rows: B, cols: T } = mask;
   const bias = new Float64Array(B * T * T);
   for (let b = 0; b < B; b++) {
@@ -333,7 +350,8 @@ function causalMaskBias(mask: HostMatrix, backend: Backend, dtype: FloatDType): 
       for (let k = 0; k < T; k++) bias[(b * T + q) * T + k] = k <= q && mask.data[b * T + k] ? 0 : MASK_VALUE;
     }
   }
-  return tensor(bias, { backend, shape: [B, 1, T, T], dtype });
+  const hostBias = tensor(bias, { backend, shape: [B, 1, T, T], dtype });
+  return onDevice ? maskOnDevice(hostBias, onDevice) : hostBias;
 }
 
 function onesMatrix(rows: number, cols: number): HostMatrix {
@@ -692,13 +710,13 @@ export class T5Stack extends Module {
 export interface T5Inputs {
   /** Source token ids (B, S). */
   readonly inputIds: IntMatrix;
-  /** 1 for real tokens, 0 for padding (B, S); default all ones. */
+  /** 1 for real tokens, 0 for padding (B, S): host data, or an int32 device tensor; default all ones. */
   readonly attentionMask?: IntMatrix;
   /** Target ids (B, T), −100 where no loss is wanted. */
   readonly labels?: IntMatrix;
   /** Decoder input ids (B, T); default: labels shifted right. */
   readonly decoderInputIds?: IntMatrix;
-  /** (B, T); default all ones (the causal mask applies either way). */
+  /** (B, T), host data or an int32 device tensor; default all ones (the causal mask applies either way). */
   readonly decoderAttentionMask?: IntMatrix;
 }
 
@@ -814,8 +832,9 @@ export class T5ForConditionalGeneration extends Module {
     const labels = inputs.labels !== undefined ? hostMatrix(inputs.labels, "labels", { kind: "labels", vocabSize }, op) : null;
     const decoderHost = inputs.decoderInputIds !== undefined ? hostMatrix(inputs.decoderInputIds, "decoderInputIds", ids, op) : null;
     const decoderMask = inputs.decoderAttentionMask !== undefined ? hostMatrix(inputs.decoderAttentionMask, "decoderAttentionMask", { kind: "mask" }, op) : null;
-    if (inputs.attentionMask !== undefined && !sourceMask) throw InvalidArgumentError.of(op, "attentionMask", "pass the mask as host data (nested arrays or { data, shape }), not a tensor");
-    if (inputs.decoderAttentionMask !== undefined && !decoderMask) throw InvalidArgumentError.of(op, "decoderAttentionMask", "pass the mask as host data (nested arrays or { data, shape }), not a tensor");
+    // Masks given as device tensors (a captured training step's inputs, core/tensor/capture.ts)
+    const sourceMaskTensor = inputs.attentionMask !== undefined && !sourceMask ? maskTensor(inputs.attentionMask as Tensor, this.backend, "attentionMask", op) : null;
+    const decoderMaskTensor = inputs.decoderAttentionMask !== undefined && !decoderMask ? maskTensor(inputs.decoderAttentionMask as Tensor, this.backend, "decoderAttentionMask", op) : null;
     if (inputs.decoderInputIds === undefined && inputs.labels === undefined) {
       throw InvalidArgumentError.of(op, "decoderInputIds", "missing: give labels (shifted right to make the decoder inputs) or decoderInputIds");
     }
@@ -827,6 +846,7 @@ export class T5ForConditionalGeneration extends Module {
     const B = src.rows;
     const S = src.cols;
     if (sourceMask) sameShape(op, "attentionMask", sourceMask, "inputIds", B, S);
+    if (sourceMaskTensor) sameShape(op, "attentionMask", sourceMaskTensor, "inputIds", B, S);
     const dec = decoderHost ?? (inputs.decoderInputIds !== undefined ? tensorDims(inputs.decoderInputIds as Tensor, this.backend, "decoderInputIds", op) : labels!);
     const decName = inputs.decoderInputIds !== undefined ? "decoderInputIds" : "labels";
     if (dec.rows !== B) {
@@ -839,17 +859,18 @@ export class T5ForConditionalGeneration extends Module {
       sameShape(op, "labels", l, decName, B, T);
     }
     if (decoderMask) sameShape(op, "decoderAttentionMask", decoderMask, decName, B, T);
+    if (decoderMaskTensor) sameShape(op, "decoderAttentionMask", decoderMaskTensor, decName, B, T);
     checkActivationSizes(this, B, S, T);
     return tidy(() => {
       const sourceIds = source ? hostTensor(source, this.backend) : toIdsTensor(inputs.inputIds, this.backend, "inputIds", ids, op);
-      const bias = keyMaskBias(sourceMask ?? onesMatrix(B, S), this.backend, this.dtype);
+      const bias = keyMaskBias(sourceMask ?? onesMatrix(B, S), this.backend, this.dtype, sourceMaskTensor?.mask);
       const encoded = { hidden: this.encoder.forward(sourceIds, bias), bias };
       const decoderIds = decoderHost
         ? hostTensor(decoderHost, this.backend)
         : inputs.decoderInputIds !== undefined
           ? toIdsTensor(inputs.decoderInputIds, this.backend, "decoderInputIds", ids, op)
           : hostTensor(shiftRight(labels!, this.config.decoderStartTokenId, this.config.padTokenId), this.backend);
-      const hidden = this.decoder.forward(decoderIds, causalMaskBias(decoderMask ?? onesMatrix(B, T), this.backend, this.dtype), encoded);
+      const hidden = this.decoder.forward(decoderIds, causalMaskBias(decoderMask ?? onesMatrix(B, T), this.backend, this.dtype, decoderMaskTensor?.mask), encoded);
       const logits = this.head(hidden);
       let loss: Tensor | null = null;
       if (inputs.labels !== undefined) {
