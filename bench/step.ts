@@ -54,10 +54,13 @@ import type { GpuFeatures } from "../core/backend/kernel.ts";
 import { createCpuBackend } from "../core/backend/cpu/cpu-backend.ts";
 import { parseT5Config, t5ConfigToJson, type T5Config } from "../core/io/t5-config.ts";
 import { createT5 } from "../core/models/t5/load.ts";
-import { type IntMatrix, type T5Inputs, hostMatrix } from "../core/models/t5/model.ts";
+import { type IntMatrix, type T5Inputs, hostMatrix, shiftRight } from "../core/models/t5/model.ts";
 import { AdamW } from "../core/optim/adamw.ts";
 import { PeftModel } from "../core/peft/peft-model.ts";
+import { type CapturedStep, captureStep } from "../core/tensor/capture.ts";
+import { tensor } from "../core/tensor/create.ts";
 import { tidy } from "../core/tensor/scope.ts";
+import type { Tensor } from "../core/tensor/tensor.ts";
 import "../plugins/mod.ts";
 import { interleaved, median } from "./plugins.ts";
 import { T5_SMALL_SHAPE, batchOf } from "./t5.ts";
@@ -67,7 +70,7 @@ export const PYTORCH_ENGINE = "pytorch-cpu";
 
 export interface StepBenchRow {
   readonly bench: "step";
-  /** "webgpu", "cpu" (ours) or "pytorch-cpu" */
+  /** "webgpu", "webgpu-captured" (the step through captureStep, replayed), "cpu" (ours) or "pytorch-cpu" */
   readonly engine: string;
   readonly method: string;
   readonly model: string;
@@ -272,6 +275,13 @@ export async function runTorchStep(job: {
 
 // ---- the bench ------------------------------------------------------------------------------------
 
+/** A host batch as the device tensors a captured step takes: ids, mask, labels, decoder ids (labels shifted right). */
+function deviceInputs(backend: Backend, inputs: T5Inputs, config: T5Config): Tensor[] {
+  const [ids, mask, labels] = [hostMatrix(inputs.inputIds, "inputIds")!, hostMatrix(inputs.attentionMask!, "attentionMask")!, hostMatrix(inputs.labels!, "labels")!];
+  const decoder = shiftRight(labels, config.decoderStartTokenId, config.padTokenId);
+  return [ids, mask, labels, decoder].map((m) => tensor(m.data, { backend, shape: [m.rows, m.cols], dtype: "int32" }));
+}
+
 export async function runStepBench(options: StepBenchOptions): Promise<StepBenchResult> {
   const log = options.log ?? console.log;
   const { batch: B, sourceLength: S, targetLength: T, rounds } = options;
@@ -281,11 +291,27 @@ export async function runStepBench(options: StepBenchOptions): Promise<StepBench
     const backend = engine.backend;
     const inputs = batchOf(B, S, T, engine.shape.vocabSize);
     const peft = new PeftModel(createT5(engine.shape, { backend, seed: 1 }).eval());
-    const variants = METHODS.map(({ method, config }) => {
+    const variants = METHODS.flatMap(({ method, config }) => {
       peft.addAdapter(method, method, { ...config, targets: TARGETS }, { activate: false });
       peft.setActive(method);
       const parameters = peft.trainableParameters().map(([, p]) => p);
-      return { method, optimizer: new AdamW(parameters, { lr: 1e-3 }), trainable: peft.parameterCounts().trainable, times: [] as number[], host: [] as number[], launches: 0, bindGroups: [] as number[] };
+      const optimizer = new AdamW(parameters, { lr: 1e-3 });
+      const trainable = peft.parameterCounts().trainable;
+      const variant = (captured: CapturedStep<[Tensor]> | null) => ({ method, captured, optimizer, trainable, times: [] as number[], host: [] as number[], launches: 0, bindGroups: [] as number[] });
+      // The same step through captureStep (core/tensor/capture.ts), where the backend can record it: from
+      // its third run on, the recorded launches are replayed without the JavaScript above them.
+      const captured = backend.stepRecorder
+        ? captureStep(
+            (batch) => {
+              const [inputIds, attentionMask, labels, decoderInputIds] = batch as [Tensor, Tensor, Tensor, Tensor];
+              const l = tidy(() => peft.forward({ inputIds, attentionMask, labels, decoderInputIds }).loss!);
+              l.backward();
+              return [l] as [Tensor];
+            },
+            { parameters, stateKey: () => peft.active.join() },
+          )
+        : null;
+      return captured ? [variant(null), variant(captured)] : [variant(null)];
     });
     // One step; returns its wall ms (interleaved() keeps those of the timed rounds), records the rest.
     const runStep = async (v: (typeof variants)[number]): Promise<number> => {
@@ -293,11 +319,18 @@ export async function runStepBench(options: StepBenchOptions): Promise<StepBench
       await backend.sync();
       const before = backend.stats();
       const start = performance.now();
-      const loss = tidy(() => {
-        const l = peft.forward(inputs).loss!;
-        l.backward();
-        return l;
-      });
+      let loss: Tensor;
+      if (v.captured) {
+        const batch = deviceInputs(backend, inputs, engine.shape);
+        [loss] = v.captured.run(batch);
+        for (const t of batch) t.dispose();
+      } else {
+        loss = tidy(() => {
+          const l = peft.forward(inputs).loss!;
+          l.backward();
+          return l;
+        });
+      }
       v.optimizer.step();
       v.optimizer.zeroGrad();
       const recorded = performance.now();
@@ -326,9 +359,10 @@ export async function runStepBench(options: StepBenchOptions): Promise<StepBench
     }
     for (const v of variants) {
       const host = stats(v.host.slice(-rounds));
+      if (v.captured && v.captured.stats.replayed < rounds) throw new Error(`bench step: the captured ${v.method} step replayed ${v.captured.stats.replayed} of ${rounds} timed rounds (${v.captured.stats.lastReason})`);
       ours.push({
         bench: "step",
-        engine: engine.name,
+        engine: v.captured ? `${engine.name}-captured` : engine.name,
         method: v.method,
         model: engine.shapeName,
         batch: batchLabel,
@@ -344,8 +378,9 @@ export async function runStepBench(options: StepBenchOptions): Promise<StepBench
         threads: backend.name === "cpu" ? 1 : null,
         torchVersion: null,
       });
-      v.optimizer.dispose();
+      v.captured?.release();
     }
+    for (const v of variants) if (!v.captured) v.optimizer.dispose();
     peft.base.dispose();
     peft.dispose();
   }
@@ -405,7 +440,7 @@ export async function runStepBench(options: StepBenchOptions): Promise<StepBench
   );
   for (const r of rows) {
     log(
-      `${r.engine.padEnd(11)} ${r.method.padEnd(6)} ${r.model.padEnd(9)} ${String(r.trainable).padStart(9)} ${(r.launchesPerStep === null ? "-" : String(r.launchesPerStep)).padStart(8)} ${fmt(r.hostMs).padStart(20)} ${(r.usPerLaunch === null ? "-" : `${r.usPerLaunchMin!.toFixed(1)} / ${r.usPerLaunch.toFixed(1)}`).padStart(17)} ` +
+      `${r.engine.padEnd(16)} ${r.method.padEnd(6)} ${r.model.padEnd(9)} ${String(r.trainable).padStart(9)} ${(r.launchesPerStep === null ? "-" : String(r.launchesPerStep)).padStart(8)} ${fmt(r.hostMs).padStart(20)} ${(r.usPerLaunch === null ? "-" : `${r.usPerLaunchMin!.toFixed(1)} / ${r.usPerLaunch.toFixed(1)}`).padStart(17)} ` +
         `${fmt(r.stepMs).padStart(22)} ${dash(r.bindGroupsPerStep, 1).padStart(15)} ${(r.vsPytorch === null ? "-" : `${r.vsPytorch.toFixed(2)}×`).padStart(9)}`,
     );
   }

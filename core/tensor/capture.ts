@@ -12,8 +12,8 @@
  * an eager run leaves it). A run is eager, and says why in `stats.lastReason`, whenever a replay could
  * differ from the function:
  *  - the backend cannot record (the CPU backends), or kernel profiling is on;
- *  - the inputs' shapes are new (the first two runs of each shape are recorded eagerly) or an input is a
- *    strided view;
+ *  - the inputs' shapes, or the host state named by `stateKey`, are new (the first two runs of each are
+ *    recorded eagerly), or an input is a strided view;
  *  - an input's integer values leave the declared `inputRanges` (the ops check ids only when the
  *    function runs; a replay would read them unchecked);
  *  - a parameter already has a gradient (the function would add to it);
@@ -22,6 +22,12 @@
  *  - the two recordings differed: data uploaded inside the function changed (per-step data must be an
  *    input), the function read a value back, drew random numbers other than dropout seeds, or left a
  *    tensor alive that it did not return. After 3 such attempts for one shape it stays eager.
+ *
+ * What the function may depend on: its inputs' contents (copied into the program on each run), the values
+ * of long-lived tensors (weights, read where they are), dropout seeds, and host state named by `stateKey`.
+ * Anything else on the host (a flag read inside, a learning rate baked into a launch) is frozen at
+ * recording — the same contract as CUDA graphs. Launch-visible differences between the two recordings are
+ * caught; a flag that changes later is not, unless `stateKey` names it.
  *
  * Memory: each program keeps every buffer its step allocated (activations, temporaries, results), so
  * `maxPrograms` (default 4) bounds how many input shapes are kept at once; the least recently used goes.
@@ -42,6 +48,12 @@ export interface CaptureOptions {
   readonly inputRanges?: readonly (IntRange | null)[];
   /** Programs kept, one per set of input shapes (default 4). 0 records nothing (always eager). */
   readonly maxPrograms?: number;
+  /**
+   * The host state the function's launches depend on besides its inputs' shapes, as a string (e.g. the
+   * active adapter and train/eval mode): a replay only follows a recording made with the same state. A
+   * replay does not run the function, so state it reads and this key does not name is frozen at recording.
+   */
+  readonly stateKey?: () => string;
 }
 
 export interface CaptureStats {
@@ -113,8 +125,9 @@ export class CapturedStep<R extends readonly Tensor[]> {
     const backend = inputs[0]?.backend ?? this.parameters[0]?.backend;
     const recorder = backend?.stepRecorder;
     if (!backend || !recorder || this.maxPrograms === 0) return this.eager(inputs, backend ? "the backend cannot record steps" : "no inputs or parameters");
-    const key = shapeKey(inputs);
-    if (typeof key !== "string") return this.eager(inputs, key.reason);
+    const shapes = shapeKey(inputs);
+    if (typeof shapes !== "string") return this.eager(inputs, shapes.reason);
+    const key = this.options.stateKey ? `${shapes}|${this.options.stateKey()}` : shapes;
     const withGrad = this.parameters.find((p) => p.grad !== null);
     if (withGrad) return this.eager(inputs, `a parameter of shape [${withGrad.shape.join(", ")}] already has a gradient (clear gradients before the step)`);
     let entry = this.entries.get(key);
