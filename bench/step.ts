@@ -435,7 +435,7 @@ export async function runStepBench(options: StepBenchOptions): Promise<StepBench
   const fmt = (s: Stats | null) => (s === null ? "-" : `${s.min.toFixed(0)} / ${s.median.toFixed(0)} / ${s.max.toFixed(0)}`);
   const dash = (x: number | null, digits: number) => (x === null ? "-" : x.toFixed(digits));
   log(
-    `\n${"engine".padEnd(11)} ${"method".padEnd(6)} ${"model".padEnd(9)} ${"trainable".padStart(9)} ${"launches".padStart(8)} ${"host ms min/med/max".padStart(20)} ${"µs/launch min/med".padStart(17)} ` +
+    `\n${"engine".padEnd(16)} ${"method".padEnd(6)} ${"model".padEnd(9)} ${"trainable".padStart(9)} ${"launches".padStart(8)} ${"host ms min/med/max".padStart(20)} ${"µs/launch min/med".padStart(17)} ` +
       `${"step ms min/med/max".padStart(22)} ${"new bind groups".padStart(15)} ${"÷ pytorch".padStart(9)}`,
   );
   for (const r of rows) {
