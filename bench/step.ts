@@ -17,6 +17,13 @@
  *   bind groups/step new WebGPU bind groups per step after warm-up (0 when every launch reuses one)
  *   ÷ pytorch        our step ms ÷ PyTorch's step ms (medians), same model, method and batch
  *
+ * webgpu-captured: the same step (inputs as device tensors: ids, mask, labels, decoder ids, uploaded inside
+ * the timed step) through captureStep (core/tensor/capture.ts), the way `webpeft train` runs it: its first
+ * two runs are recorded during the warm-up, every timed round is a replay of the recorded launches
+ * without the JavaScript above them (the bench fails if one is not). Host ms then covers the uploads, the
+ * replay's native calls, AdamW and clearing the gradients. Its launches are 2 more than webgpu's: the
+ * attention mask becomes a bias on the device.
+ *
  * --kernels also prints, per engine and method, one step's launches grouped by launch key (kernel name and
  * specialisation, e.g. "ew:add:r1:…", "matmul", "rmsNorm"): where the launches go.
  *

@@ -124,7 +124,8 @@ export class CapturedStep<R extends readonly Tensor[]> {
   run(inputs: readonly Tensor[]): R {
     const backend = inputs[0]?.backend ?? this.parameters[0]?.backend;
     const recorder = backend?.stepRecorder;
-    if (!backend || !recorder || this.maxPrograms === 0) return this.eager(inputs, backend ? "the backend cannot record steps" : "no inputs or parameters");
+    if (this.maxPrograms === 0) return this.eager(inputs, "capture is off (maxPrograms 0)");
+    if (!backend || !recorder) return this.eager(inputs, backend ? `the ${backend.name} backend cannot record steps` : "no inputs or parameters");
     const shapes = shapeKey(inputs);
     if (typeof shapes !== "string") return this.eager(inputs, shapes.reason);
     const key = this.options.stateKey ? `${shapes}|${this.options.stateKey()}` : shapes;

@@ -44,6 +44,12 @@ const entries = {
   eps: v.optional(v.pipe(v.number(), v.finite(), v.gtValue(0)), 1e-8),
   /** Clip gradients to this global L2 norm (0: no clipping). */
   maxGradNorm: v.optional(finiteNonNegative, 1),
+  /**
+   * Captured steps kept for replay (core/tensor/capture.ts), one per batch shape: on WebGPU a step whose
+   * batch shape was seen before replays its recorded launches without their JavaScript (the same numbers,
+   * far less host time per step; each kept step holds its activations' memory). 0: every step runs as written.
+   */
+  captureSteps: v.optional(nonNegativeInt, 4),
   /** Seeds data order, adapter initialisation and dropout: the same seed gives the same run. */
   seed: v.optional(v.pipe(v.number(), v.integer(), v.minValue(0), v.maxValue(0xffffffff)), 42),
   /** Evaluate every N optimizer steps (and always at the end); 0: only at the end. Default: 5 times per run. */
@@ -88,6 +94,7 @@ export interface TrainConfig {
   readonly betas: readonly [number, number];
   readonly eps: number;
   readonly maxGradNorm: number;
+  readonly captureSteps: number;
   readonly seed: number;
   readonly evalEvery?: number | undefined;
   readonly checkpointEvery?: number | undefined;
@@ -102,7 +109,7 @@ export interface TrainConfig {
   readonly resume: boolean;
 }
 
-type WithDefaults = "method" | "methodConfig" | "epochs" | "batchSize" | "evalBatchSize" | "gradientAccumulation" | "lr" | "schedule" | "warmup" | "weightDecay" | "betas" | "eps" | "maxGradNorm" | "seed" | "maxSourceLength" | "maxTargetLength" | "trainSplit" | "resume";
+type WithDefaults = "method" | "methodConfig" | "epochs" | "batchSize" | "evalBatchSize" | "gradientAccumulation" | "lr" | "schedule" | "warmup" | "weightDecay" | "betas" | "eps" | "maxGradNorm" | "captureSteps" | "seed" | "maxSourceLength" | "maxTargetLength" | "trainSplit" | "resume";
 
 /** What a caller passes: only model, task, data and out are required; the rest have defaults. */
 export type TrainConfigInput = Omit<TrainConfig, WithDefaults> & { readonly [K in WithDefaults]?: TrainConfig[K] | undefined };

@@ -25,7 +25,7 @@ import type { AppendFile, FileAccess } from "../io/files.ts";
 import { type HubOptions, resolveModelDir } from "../io/hub.ts";
 import { type T5Tokenizer, loadTokenizer } from "../io/tokenizer.ts";
 import { loadT5 } from "../models/t5/load.ts";
-import type { T5ForConditionalGeneration } from "../models/t5/model.ts";
+import { type T5ForConditionalGeneration, labelledBatchTensors } from "../models/t5/model.ts";
 import { saveAdapter } from "../peft/adapter-files.ts";
 import { PeftModel } from "../peft/peft-model.ts";
 import { getPlugin, parsePluginConfig } from "../peft/plugin.ts";
@@ -34,6 +34,7 @@ import { clipGradNorm } from "../optim/clip.ts";
 import { type Schedule, learningRateSchedule } from "../optim/schedule.ts";
 import { detectRuntime } from "../runtime.ts";
 import { globalGenerator, manualSeed } from "../tensor/random.ts";
+import { type CapturedStep, captureStep } from "../tensor/capture.ts";
 import { tidy } from "../tensor/scope.ts";
 import type { Tensor } from "../tensor/tensor.ts";
 import { type BestEvaluation, type TrainerStateInfo, readTrainerState, writeTrainerState } from "./checkpoint.ts";
@@ -101,6 +102,8 @@ interface RunState {
   readonly eval: TokenizedSplit;
   readonly parameters: readonly [string, Tensor][];
   readonly optimizer: AdamW;
+  /** Forward, backward and clipping of one optimizer step's micro-batches, replayed where it can be. */
+  readonly capturedStep: CapturedStep<Tensor[]>;
   readonly schedule: Schedule;
   readonly totalSteps: number;
   readonly batchesPerEpoch: number;
@@ -154,8 +157,9 @@ async function prepare(config: TrainConfig, backend: Backend, fs: FileAccess, hu
     const schedule = learningRateSchedule(config.schedule, { lr: config.lr, warmupSteps: warmupSteps(config, totalSteps), totalSteps });
     const evalEvery = config.evalEvery ?? Math.max(1, Math.round(totalSteps / 5));
     const warnings = await modelWarnings(model);
+    const capturedStep = capturedTrainStep(config, peft, parameters.map(([, p]) => p), model.config.vocabSize);
     return {
-      config, task, fs, backend, model, peft, tokenizer, train, eval: evalSplit, parameters, optimizer, schedule, totalSteps, batchesPerEpoch, evalEvery,
+      config, task, fs, backend, model, peft, tokenizer, train, eval: evalSplit, parameters, optimizer, capturedStep, schedule, totalSteps, batchesPerEpoch, evalEvery,
       checkpointEvery: config.checkpointEvery ?? evalEvery,
       maxNewTokens: Math.min(longestTarget(train), config.maxTargetLength) + 1,
       warnings, step: 0, microBatches: 0, best: null, evalsWithoutImprovement: 0, lastCheckpoint: null, history: [], trainMs: 0, evalMs: 0, batches: null,
@@ -203,33 +207,58 @@ function nextBatch(run: RunState): Batch {
 }
 
 /**
- * One optimizer step. Forward and backward of each micro-batch are recorded synchronously (inside `tidy`:
- * only the loss survives); the loss and the gradient norm are the values read back.
+ * Forward and backward of each micro-batch (each one's mean loss scaled by 1/n: the summed gradients are
+ * those of the mean loss), then the global gradient norm clipped, as one captured step: its inputs are
+ * the micro-batches' tensors (labelledBatchTensors: ids, mask, labels, decoder ids, per micro-batch), its
+ * results the losses and the norm. On a backend that records steps (WebGPU) a batch shape seen before is
+ * replayed without this JavaScript (core/tensor/capture.ts; bit-identical to running it), the rest runs
+ * as written. `captureSteps` programs are kept (0: always run as written).
+ */
+function capturedTrainStep(config: TrainConfig, peft: PeftModel, params: readonly Tensor[], vocabSize: number): CapturedStep<Tensor[]> {
+  const accumulation = config.gradientAccumulation;
+  const ids = { min: 0, max: vocabSize - 1 };
+  return captureStep(
+    (inputs) => {
+      const losses: Tensor[] = [];
+      for (let k = 0; k < accumulation; k++) {
+        const [inputIds, attentionMask, labels, decoderInputIds] = inputs.slice(4 * k, 4 * k + 4) as [Tensor, Tensor, Tensor, Tensor];
+        const loss = tidy(() => {
+          const l = peft.forward({ inputIds, attentionMask, labels, decoderInputIds }).loss!;
+          return accumulation > 1 ? l.mul(1 / accumulation) : l;
+        });
+        loss.backward();
+        losses.push(loss);
+      }
+      return [...losses, clipGradNorm(params, config.maxGradNorm > 0 ? config.maxGradNorm : Infinity)];
+    },
+    {
+      parameters: params,
+      maxPrograms: config.captureSteps,
+      // labels: the ranges recorded (−100 or an id: no single interval says it)
+      inputRanges: Array.from({ length: accumulation }, () => [ids, { min: 0, max: 1 }, null, ids]).flat(),
+      stateKey: () => `${peft.active.join()}|${peft.base.training}`,
+    },
+  );
+}
+
+/**
+ * One optimizer step: the captured forward/backward/clip step over `gradientAccumulation` micro-batches;
+ * the losses and the gradient norm are the values read back.
  */
 async function trainStep(run: RunState): Promise<{ loss: number; gradNorm: number; examples: number; lr: number }> {
   const { peft, config, optimizer } = run;
-  const accumulation = config.gradientAccumulation;
   peft.train();
-  const losses: Tensor[] = [];
-  let examples = 0;
+  const batches = Array.from({ length: config.gradientAccumulation }, () => nextBatch(run));
+  const examples = batches.reduce((n, b) => n + b.shape.batch, 0);
+  const inputs: Tensor[] = [];
+  let results: Tensor[] = [];
   try {
-    for (let k = 0; k < accumulation; k++) {
-      const batch = nextBatch(run);
-      examples += batch.shape.batch;
-      // Each micro-batch's mean loss scaled by 1/n: the summed gradients are those of the mean loss.
-      const loss = tidy(() => {
-        const l = peft.forward(batch.inputs).loss!;
-        return accumulation > 1 ? l.mul(1 / accumulation) : l;
-      });
-      loss.backward();
-      losses.push(loss);
-    }
-    const params = run.parameters.map(([, p]) => p);
-    const norm = clipGradNorm(params, config.maxGradNorm > 0 ? config.maxGradNorm : Infinity);
+    for (const batch of batches) inputs.push(...labelledBatchTensors(batch.inputs, run.model.config, run.backend, "train step"));
+    results = run.capturedStep.run(inputs);
+    const norm = results[results.length - 1]!;
     let loss = 0;
-    for (const l of losses) loss += await l.item();
+    for (const l of results.slice(0, -1)) loss += await l.item();
     const gradNorm = await norm.item();
-    norm.dispose();
     // Checked before the update: a NaN that reached the weights would also reach every later checkpoint.
     if (!Number.isFinite(loss) || !Number.isFinite(gradNorm)) {
       optimizer.zeroGrad();
@@ -241,7 +270,7 @@ async function trainStep(run: RunState): Promise<{ loss: number; gradNorm: numbe
     optimizer.zeroGrad();
     return { loss, gradNorm, examples, lr };
   } finally {
-    for (const l of losses) l.dispose();
+    for (const t of [...inputs, ...results]) t.dispose();
   }
 }
 
@@ -489,6 +518,7 @@ export const trainProgram = (options: unknown, control: { readonly signal?: Abor
           best: run.best,
           final: end.final,
           timings: end.timings,
+          capturedSteps: capturedStepsSummary(run),
           warnings: run.warnings,
           files: { adapter: config.out, best: run.best ? fs.join(config.out, "best") : null, checkpoint: fs.join(config.out, "checkpoint"), metrics: metricsPath, report: fs.join(config.out, "report.html") },
         };
@@ -511,12 +541,19 @@ export const trainProgram = (options: unknown, control: { readonly signal?: Abor
       }),
       Effect.promise(async () => {
         await metricsFile?.close().catch(() => {});
+        run.capturedStep.release();
         run.optimizer.dispose();
         run.peft.dispose();
         run.model.dispose();
       }),
     );
   });
+
+/** How the run's steps ran (run.json): replayed, recorded, or as written, and why the last one was not replayed. */
+function capturedStepsSummary(run: RunState): { replayed: number; recorded: number; eager: number; lastReason: string | null } {
+  const { replayed, recorded, eager, lastReason } = run.capturedStep.stats;
+  return { replayed, recorded, eager, lastReason };
+}
 
 /** A step, with a lost device turned into an error that points at the last checkpoint. */
 function trainStepEffect(run: RunState) {

@@ -172,6 +172,33 @@ export function register(backends: readonly NamedBackend[]): void {
       }
     });
 
+    run("steps whose batch shape repeats are replayed (run.json counts them) with the same losses as --capture-steps 0", async () => {
+      const { dir, cleanup } = await tempDir("webpeft-capture-");
+      try {
+        const fs = await hostFiles();
+        const data = await syntheticGlue(`${dir}/data`);
+        // sources cut to 6 tokens: every micro-batch has the same shape (the first two steps are recorded)
+        const options = { maxSteps: 5, maxSourceLength: 6, evalEvery: 0 };
+        const captured = await trainWith(shortRun(data, `${dir}/captured`, options), { backend, fs });
+        const written = await trainWith(shortRun(data, `${dir}/written`, { ...options, captureSteps: 0 }), { backend, fs });
+        const losses = async (out: string) => (await fs.readText(`${out}/metrics.jsonl`)).trim().split("\n").map((l) => JSON.parse(l) as TrainEvent).filter((e): e is StepEvent => e.type === "step").map((e) => [e.loss, e.gradNorm]);
+        assert.equal(await losses(`${dir}/captured`), await losses(`${dir}/written`));
+        assert.is(captured.steps, 5);
+        assert.is(written.steps, 5);
+        const summary = JSON.parse(await fs.readText(`${dir}/captured/run.json`)).capturedSteps;
+        if (name === "webgpu") {
+          assert.equal({ ...summary, lastReason: null }, { replayed: 3, recorded: 2, eager: 2, lastReason: null }, JSON.stringify(summary));
+          assert.equal(await bytes(`${dir}/captured/adapter_model.safetensors`), await bytes(`${dir}/written/adapter_model.safetensors`));
+        } else {
+          assert.is(summary.replayed, 0);
+          assert.match(summary.lastReason, /cannot record/);
+        }
+        assert.match(JSON.parse(await fs.readText(`${dir}/written/run.json`)).capturedSteps.lastReason, /capture is off/);
+      } finally {
+        await cleanup();
+      }
+    });
+
     run("a diverging run stops on its non-finite loss, naming the step; the last checkpoint stays intact", async () => {
       const { dir, cleanup } = await tempDir("webpeft-nan-");
       try {

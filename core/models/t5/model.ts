@@ -741,6 +741,27 @@ export function shiftRight(labels: HostMatrix, startId: number, padId: number): 
   return { data: out, rows, cols };
 }
 
+/**
+ * A labelled host batch as device tensors, checked like `forward` checks host data: source ids, attention
+ * mask (ones when absent), labels, and decoder input ids (labels shifted right), all int32 and made from
+ * host data (so their value ranges are known). This is what a captured training step takes as its inputs
+ * (core/tensor/capture.ts): `forward({ inputIds, attentionMask, labels, decoderInputIds })` of these
+ * gives the same loss as `forward(inputs)`.
+ */
+export function labelledBatchTensors(inputs: T5Inputs, config: T5Config, backend: Backend, op = "labelledBatchTensors"): [Tensor, Tensor, Tensor, Tensor] {
+  checkInputsObject(inputs, op);
+  const vocabSize = config.vocabSize;
+  const ids = hostMatrix(inputs.inputIds, "inputIds", { kind: "ids", vocabSize }, op);
+  const labels = inputs.labels === undefined ? null : hostMatrix(inputs.labels, "labels", { kind: "labels", vocabSize }, op);
+  if (!ids || !labels) throw InvalidArgumentError.of(op, ids ? "labels" : "inputIds", "expected host data (nested arrays or { data, shape })");
+  const mask = inputs.attentionMask === undefined ? onesMatrix(ids.rows, ids.cols) : hostMatrix(inputs.attentionMask, "attentionMask", { kind: "mask" }, op);
+  if (!mask) throw InvalidArgumentError.of(op, "attentionMask", "expected host data (nested arrays or { data, shape })");
+  sameShape(op, "attentionMask", mask, "inputIds", ids.rows, ids.cols);
+  if (labels.rows !== ids.rows) throw ShapeError.of(op, [[ids.rows, ids.cols], [labels.rows, labels.cols]], `labels has batch size ${labels.rows} but inputIds has ${ids.rows}; they must match`);
+  const decoder = shiftRight(labels, config.decoderStartTokenId, config.padTokenId);
+  return [hostTensor(ids, backend), hostTensor(mask, backend), hostTensor(labels, backend), hostTensor(decoder, backend)];
+}
+
 export class T5ForConditionalGeneration extends Module {
   readonly shared: Embedding;
   readonly encoder: T5Stack;
