@@ -61,11 +61,10 @@ import type { GpuFeatures } from "../core/backend/kernel.ts";
 import { createCpuBackend } from "../core/backend/cpu/cpu-backend.ts";
 import { parseT5Config, t5ConfigToJson, type T5Config } from "../core/io/t5-config.ts";
 import { createT5 } from "../core/models/t5/load.ts";
-import { type IntMatrix, type T5Inputs, hostMatrix, shiftRight } from "../core/models/t5/model.ts";
+import { type IntMatrix, type T5Inputs, hostMatrix, labelledBatchTensors } from "../core/models/t5/model.ts";
 import { AdamW } from "../core/optim/adamw.ts";
 import { PeftModel } from "../core/peft/peft-model.ts";
 import { type CapturedStep, captureStep } from "../core/tensor/capture.ts";
-import { tensor } from "../core/tensor/create.ts";
 import { tidy } from "../core/tensor/scope.ts";
 import type { Tensor } from "../core/tensor/tensor.ts";
 import "../plugins/mod.ts";
@@ -282,12 +281,6 @@ export async function runTorchStep(job: {
 
 // ---- the bench ------------------------------------------------------------------------------------
 
-/** A host batch as the device tensors a captured step takes: ids, mask, labels, decoder ids (labels shifted right). */
-function deviceInputs(backend: Backend, inputs: T5Inputs, config: T5Config): Tensor[] {
-  const [ids, mask, labels] = [hostMatrix(inputs.inputIds, "inputIds")!, hostMatrix(inputs.attentionMask!, "attentionMask")!, hostMatrix(inputs.labels!, "labels")!];
-  const decoder = shiftRight(labels, config.decoderStartTokenId, config.padTokenId);
-  return [ids, mask, labels, decoder].map((m) => tensor(m.data, { backend, shape: [m.rows, m.cols], dtype: "int32" }));
-}
 
 export async function runStepBench(options: StepBenchOptions): Promise<StepBenchResult> {
   const log = options.log ?? console.log;
@@ -328,7 +321,7 @@ export async function runStepBench(options: StepBenchOptions): Promise<StepBench
       const start = performance.now();
       let loss: Tensor;
       if (v.captured) {
-        const batch = deviceInputs(backend, inputs, engine.shape);
+        const batch = labelledBatchTensors(inputs, engine.shape, backend);
         [loss] = v.captured.run(batch);
         for (const t of batch) t.dispose();
       } else {

@@ -15,6 +15,7 @@ export type { DType, FloatDType } from "./tensor/dtype.ts";
 export type { Shape } from "./tensor/shape.ts";
 export { backward, isRecording, noGrad, type BackwardOptions } from "./tensor/autograd.ts";
 export { keep, tidy } from "./tensor/scope.ts";
+export { type CaptureOptions, type CaptureStats, CapturedStep, captureStep } from "./tensor/capture.ts";
 export { Generator, manualSeed, nextSeed } from "./tensor/random.ts";
 export {
   arange,
@@ -72,6 +73,7 @@ export { Dropout, Embedding, Linear, RMSNorm } from "./nn/layers.ts";
 export {
   T5ForConditionalGeneration,
   shiftRight,
+  labelledBatchTensors,
   type IntMatrix,
   type T5Inputs,
   type T5Outputs,

@@ -9,7 +9,11 @@
  *    function is printed in µs per launch (the profiler inflates host time about 3×, native calls most: use
  *    it to find hot spots, the split for figures). --out FILE keeps the .cpuprofile (Chrome DevTools).
  *
- *   npx tsx bench/dev/host-time.ts [--method krona|lora] [--steps 40] [--profile [--top 40] [--out F]]
+ *  - with --capture, the step runs through captureStep (core/tensor/capture.ts) as `webpeft train` runs
+ *    it, inputs uploaded as device tensors inside the timed step: after two recorded steps every step is
+ *    a replay, and "dispatch" covers only the eager launches left (AdamW, clearing gradients).
+ *
+ *   npx tsx bench/dev/host-time.ts [--method krona|lora] [--steps 40] [--capture] [--profile [--top 40] [--out F]]
  *
  * (This found Node's `webgpu` poller spinning while a step's read-back was pending: its garbage was
  * collected inside the next step's recording. See core/backend/webgpu/device-wait.ts.)
@@ -19,7 +23,10 @@ import { Session } from "node:inspector/promises";
 import { createT5 } from "../../core/models/t5/load.ts";
 import { AdamW } from "../../core/optim/adamw.ts";
 import { PeftModel } from "../../core/peft/peft-model.ts";
+import { labelledBatchTensors } from "../../core/models/t5/model.ts";
+import { captureStep } from "../../core/tensor/capture.ts";
 import { tidy } from "../../core/tensor/scope.ts";
+import type { Tensor } from "../../core/tensor/tensor.ts";
 import "../../plugins/mod.ts";
 import { createHostWebGPUBackend } from "../../runners/host.ts";
 import { SMALL_SHAPE } from "../step.ts";
@@ -33,12 +40,23 @@ const option = (name: string, fallback: string) => {
 const method = option("method", "krona");
 const steps = Number(option("steps", "40"));
 const profiling = args.includes("--profile");
+const capturing = args.includes("--capture");
 
 const backend = await createHostWebGPUBackend();
 const peft = new PeftModel(createT5(SMALL_SHAPE, { backend, seed: 1 }).eval());
 peft.addAdapter(method, method, { ...(method === "lora" ? { r: 8, alpha: 16 } : {}), targets: ["q", "v"] });
-const optimizer = new AdamW(peft.trainableParameters().map(([, p]) => p), { lr: 1e-3 });
+const parameters = peft.trainableParameters().map(([, p]) => p);
+const optimizer = new AdamW(parameters, { lr: 1e-3 });
 const inputs = batchOf(2, 16, 4, SMALL_SHAPE.vocabSize);
+const captured = captureStep(
+  (batch) => {
+    const [inputIds, attentionMask, labels, decoderInputIds] = batch as [Tensor, Tensor, Tensor, Tensor];
+    const l = tidy(() => peft.forward({ inputIds, attentionMask, labels, decoderInputIds }).loss!);
+    l.backward();
+    return [l];
+  },
+  { parameters },
+);
 
 // backend.dispatch timed while `timing` (the split mode's timed steps)
 const dispatch = backend.dispatch.bind(backend);
@@ -57,11 +75,18 @@ async function step(): Promise<[number, number, number]> {
   dispatchMs = 0;
   const before = backend.stats().dispatches;
   const start = performance.now();
-  const loss = tidy(() => {
-    const l = peft.forward(inputs).loss!;
-    l.backward();
-    return l;
-  });
+  let loss: Tensor;
+  if (capturing) {
+    const batch = labelledBatchTensors(inputs, SMALL_SHAPE, backend);
+    [loss] = captured.run(batch) as [Tensor];
+    for (const t of batch) t.dispose();
+  } else {
+    loss = tidy(() => {
+      const l = peft.forward(inputs).loss!;
+      l.backward();
+      return l;
+    });
+  }
   optimizer.step();
   optimizer.zeroGrad();
   const host = performance.now() - start;
@@ -72,6 +97,7 @@ async function step(): Promise<[number, number, number]> {
 }
 
 for (let i = 0; i < 5; i++) await step();
+if (capturing && captured.stats.replayed === 0) throw new Error(`the captured step does not replay: ${captured.stats.lastReason}`);
 if (!profiling) {
   timing = true;
   const rows: [number, number, number][] = [];
@@ -79,7 +105,7 @@ if (!profiling) {
   rows.sort((a, b) => a[0] - b[0]);
   for (const [name, [host, inDispatch, launches]] of [["min", rows[0]!], ["median", rows[rows.length >> 1]!]] as const) {
     const us = (ms: number) => ((ms * 1000) / launches).toFixed(1);
-    console.log(`${method} ${name.padEnd(6)} host ${host.toFixed(2)} ms = ${us(host)} µs/launch: dispatch ${us(inDispatch)}, above it ${us(host - inDispatch)} (${launches} launches)`);
+    console.log(`${method}${capturing ? " captured" : ""} ${name.padEnd(6)} host ${host.toFixed(2)} ms = ${us(host)} µs/launch: dispatch ${us(inDispatch)}, above it ${us(host - inDispatch)} (${launches} launches)`);
   }
 } else {
   const session = new Session();

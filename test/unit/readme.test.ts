@@ -80,6 +80,14 @@ export function register(backends: readonly NamedBackend[]): void {
     assert.ok((last[2] as number) >= 0 && (last[2] as number) <= 1);
   });
 
+  s("Replaying a step: a captured KronA step trains, replays from its third run, and says so", async () => {
+    const printed = await runReadmeSnippet("Replaying a step");
+    const losses = printed.filter((line) => line[0] === "step").map((line) => line[2] as number);
+    assert.is(losses.length, 5);
+    assert.ok(losses.every(Number.isFinite) && losses[4]! < losses[0]!, `loss ${losses[0]} → ${losses[4]}`);
+    assert.equal(printed.at(-1)![0], { eager: 2, recorded: 2, replayed: 3, programs: 1, lastReason: null });
+  });
+
   s("Your own method in one file: the (IA)³ plugin registers, injects and counts", async () => {
     const printed = await runReadmeSnippet("Your own method in one file");
     const counts = printed[0]![0] as { trainable: number; total: number };
