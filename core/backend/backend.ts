@@ -38,6 +38,11 @@ export interface BackendStats {
   readonly submits: number;
   /** WebGPU only: bind groups created (a launch reuses a cached one when its buffers repeat). */
   readonly bindGroupsCreated?: number;
+  /**
+   * WebGPU only: bytes of the buffers that step programs keep (captured steps, core/tensor/capture.ts);
+   * the ones holding results a caller still has also count in liveBytes.
+   */
+  readonly stepProgramBytes?: number;
 }
 
 export interface Backend {

@@ -234,8 +234,9 @@ function capturedTrainStep(config: TrainConfig, peft: PeftModel, params: readonl
     {
       parameters: params,
       maxPrograms: config.captureSteps,
-      // labels: the ranges recorded (−100 or an id: no single interval says it)
-      inputRanges: Array.from({ length: accumulation }, () => [ids, { min: 0, max: 1 }, null, ids]).flat(),
+      // Labels are an id or −100, which no interval says exactly; the inputs come from labelledBatchTensors,
+      // which checked every value against the vocabulary before uploading.
+      inputRanges: Array.from({ length: accumulation }, () => [ids, { min: 0, max: 1 }, { min: -100, max: vocabSize - 1 }, ids]).flat(),
       stateKey: () => `${peft.active.join()}|${peft.base.training}`,
     },
   );

@@ -30,6 +30,8 @@ const CONFIG = parseT5Config(
   "capture test",
 );
 const [B, S, T] = [3, 7, 4];
+/** What the step's inputs may hold: ids, a 0/1 mask, labels (an id or −100), decoder ids. */
+const RANGES = [{ min: 0, max: CONFIG.vocabSize - 1 }, { min: 0, max: 1 }, { min: -100, max: CONFIG.vocabSize - 1 }, { min: 0, max: CONFIG.vocabSize - 1 }];
 
 /** A batch of host data with padding that varies per step (so the masks change too). */
 function hostBatch(step: number) {
@@ -140,7 +142,7 @@ export function register(backends: readonly NamedBackend[]): void {
       const eager = trainer(backend);
       manualSeed(11);
       const captured = trainer(backend);
-      let step: CapturedStep<[Tensor, Tensor]> = captureStep(captured.stepFn, { parameters: captured.params, inputRanges: [{ min: 0, max: CONFIG.vocabSize - 1 }, { min: 0, max: 1 }, { min: -100, max: CONFIG.vocabSize - 1 }, { min: 0, max: CONFIG.vocabSize - 1 }] });
+      let step: CapturedStep<[Tensor, Tensor]> = captureStep(captured.stepFn, { parameters: captured.params, inputRanges: RANGES });
       let i = 0;
       const both = async (run: (inputs: readonly Tensor[]) => readonly Tensor[], what: string) => {
         manualSeed(1000 + i);
@@ -162,12 +164,12 @@ export function register(backends: readonly NamedBackend[]): void {
       captured.optimizer.zeroGrad();
 
       // a result of the previous replay still held
-      const held = step.run(deviceBatch(backend, 99));
+      const kept = step.run(deviceBatch(backend, 99));
       assert.is(step.stats.lastReason, null);
       captured.optimizer.zeroGrad();
       const again = step.run(deviceBatch(backend, 98));
       assert.match(step.stats.lastReason ?? "", /still held/);
-      [...held, ...again].forEach((t) => t.dispose());
+      [...kept, ...again].forEach((t) => t.dispose());
       captured.optimizer.zeroGrad();
 
       // an input outside its declared range (ids ≥ vocab): eager, so the op's own check reports it
@@ -184,6 +186,25 @@ export function register(backends: readonly NamedBackend[]): void {
       assert.match(step.stats.lastReason ?? "", /first run of these input shapes/);
       captured.optimizer.zeroGrad();
       step.release();
+
+      // freeing a buffer the step does not read (a collected tensor's finalizer may do so meanwhile) is harmless;
+      // the program's memory shows in the backend's stats until it is released
+      const unrelated = [1, 2, 3].map((v) => tensor([v, v], { backend }));
+      let freed = 0;
+      step = captureStep((x) => {
+        unrelated[freed++]!.dispose();
+        return captured.stepFn(x);
+      }, { parameters: captured.params, inputRanges: RANGES });
+      for (let k = 0; k < 3; k++) {
+        step.run(deviceBatch(backend, 40 + k)).forEach((t) => t.dispose());
+        captured.optimizer.zeroGrad();
+      }
+      assert.is(step.stats.replayed, 1, step.stats.lastReason ?? "");
+      const held = backend.stats().stepProgramBytes ?? 0;
+      assert.ok(held > 0);
+      step.release();
+      assert.ok((backend.stats().stepProgramBytes ?? 0) < held, "released programs give their memory back");
+      unrelated[2]!.dispose();
 
       // a step that reads a value back is never replayed
       step = captureStep((x) => {

@@ -72,8 +72,12 @@ export class Recording implements StepRecording {
     this.allocations.push(b);
   }
 
+  /** Buffers allocated before the step and freed during it (a replay must not read them: checked in compile). */
+  readonly freedBefore = new Set<GpuBuffer>();
+
   onFree(b: GpuBuffer): void {
-    if (!this.allocationIndex.has(b)) this.unusable ??= `it freed a ${b.dtype} buffer of ${b.length} elements that it did not allocate (a replay would still read it)`;
+    // A collected tensor's finalizer may free an unrelated buffer meanwhile: only those the step reads matter.
+    if (!this.allocationIndex.has(b)) this.freedBefore.add(b);
   }
 
   onUpload(target: GpuBuffer, byteOffset: number, bytes: Uint8Array): void {
@@ -175,7 +179,7 @@ export class GpuStepRecorder implements StepRecorder {
       const i = inputs.indexOf(b);
       return i >= 0 ? `i${i}` : b;
     };
-    const sameRole = (a: GpuBuffer, b: GpuBuffer) => role(previous, prevInputs, a) === role(last, lastInputs, b);
+    const sameRole = (a: GpuBuffer, b: GpuBuffer) => !previous.freedBefore.has(a) && !last.freedBefore.has(b) && role(previous, prevInputs, a) === role(last, lastInputs, b);
     const seedIndex = (seeds: readonly number[]) => {
       const index = new Map<number, number>();
       seeds.forEach((s, j) => index.set(s >>> 0, index.has(s >>> 0) ? -1 : j)); // a repeated value is ambiguous
@@ -191,7 +195,7 @@ export class GpuStepRecorder implements StepRecorder {
         if (!("upload" in pe)) return `command ${e} is an upload in one recording and a launch in the other`;
         const [pu, lu] = [pe.upload, le.upload];
         if (!sameRole(pu.target, lu.target) || pu.byteOffset !== lu.byteOffset || !sameBytes(pu.bytes, lu.bytes)) {
-          return `upload ${e} (${lu.bytes.byteLength} bytes into a ${lu.target.dtype} buffer) differs between the recordings: data that changes per step must be an input of the step`;
+          return `upload ${e} (${lu.bytes.byteLength} bytes into a ${lu.target.dtype} buffer) differs between the recordings (or its buffer was freed during the step): data that changes per step must be an input of the step`;
         }
         continue;
       }
@@ -201,7 +205,7 @@ export class GpuStepRecorder implements StepRecorder {
       if (pl.key !== ll.key) return `${what} runs another kernel in the first recording (${pl.key.slice(0, 60)})`;
       if (pl.workgroups.some((w, i) => w !== ll.workgroups[i])) return `${what} has other workgroup counts`;
       if (pl.buffers.length !== ll.buffers.length || pl.buffers.some((b, i) => !sameRole(b, ll.buffers[i]!) || b.boundBytes !== ll.buffers[i]!.boundBytes)) {
-        return `${what} binds buffers that do not correspond between the recordings`;
+        return `${what} binds buffers that do not correspond between the recordings, or that the step freed without having allocated them`;
       }
       if (pl.uniforms.length !== ll.uniforms.length) return `${what} has uniforms of another size`;
       for (let w = 0; w < ll.uniforms.length; w++) {

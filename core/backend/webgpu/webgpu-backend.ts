@@ -183,6 +183,7 @@ class WebGPUBackendImpl implements WebGPUBackend, ReplayHost {
   private readonly recorder: GpuStepRecorder;
   /** Buffers that belong to a step program (step-recorder.ts): their frees go to it, not to the pool. */
   private readonly pinned = new Map<PooledBuffer, GpuStepProgram>();
+  private pinnedBytes = 0;
   private readonly pool: BufferPool;
   private readonly pipelines: PipelineCache;
   private readonly bindGroups: BindGroupCache;
@@ -298,16 +299,18 @@ class WebGPUBackendImpl implements WebGPUBackend, ReplayHost {
   pin(p: PooledBuffer, owner: GpuStepProgram): void {
     this.pool.take(p);
     this.pinned.set(p, owner);
+    this.pinnedBytes += p.size;
   }
 
   acquirePinned(bytes: number, owner: GpuStepProgram): PooledBuffer {
     const p = this.pool.acquire(bytes);
     this.pinned.set(p, owner);
+    this.pinnedBytes += p.size;
     return p;
   }
 
   unpin(p: PooledBuffer, toPool: boolean): void {
-    this.pinned.delete(p);
+    if (this.pinned.delete(p)) this.pinnedBytes -= p.size;
     if (toPool && !this.disposed) this.pool.release(p);
   }
 
@@ -526,7 +529,7 @@ class WebGPUBackendImpl implements WebGPUBackend, ReplayHost {
   }
 
   stats(): BackendStats {
-    return { liveBytes: this.liveBytes, pooledBytes: this.pool.pooledBytes, dispatches: this.dispatches, submits: this.submits, bindGroupsCreated: this.bindGroups.misses };
+    return { liveBytes: this.liveBytes, pooledBytes: this.pool.pooledBytes, dispatches: this.dispatches, submits: this.submits, bindGroupsCreated: this.bindGroups.misses, stepProgramBytes: this.pinnedBytes };
   }
 
   trimPool(): void {
