@@ -90,6 +90,8 @@ interface ShapeEntry {
   previous: Recorded | null;
   program: { readonly program: StepProgram; readonly seeds: number; readonly ranges: readonly (IntRange | undefined)[]; readonly layouts: readonly (ResultLayout | null)[]; readonly results: number } | null;
   failures: number;
+  /** Why the last two recordings of this shape did not make a program. */
+  failure: string | null;
 }
 
 /** Recordings of one shape that may fail to repeat before the shape stays eager. */
@@ -136,7 +138,7 @@ export class CapturedStep<R extends readonly Tensor[]> {
       this.entries.delete(key); // re-inserted last: least recently used first
       this.entries.set(key, entry);
     } else {
-      entry = { previous: null, program: null, failures: 0 };
+      entry = { previous: null, program: null, failures: 0, failure: null };
       this.entries.set(key, entry);
       this.evict();
     }
@@ -146,7 +148,7 @@ export class CapturedStep<R extends readonly Tensor[]> {
       if (blocker) return this.eager(inputs, blocker);
       return this.replay(backend, entry.program, handles);
     }
-    if (entry.failures >= MAX_ATTEMPTS) return this.eager(inputs, this.lastReason ?? "the step did not repeat");
+    if (entry.failures >= MAX_ATTEMPTS) return this.eager(inputs, `gave up after ${MAX_ATTEMPTS} attempts: ${entry.failure}`);
     return this.record(entry, inputs);
   }
 
@@ -195,7 +197,11 @@ export class CapturedStep<R extends readonly Tensor[]> {
     const seeds: number[] = [];
     this.counts.eager++;
     this.counts.recorded++;
-    recorder.begin();
+    try {
+      recorder.begin();
+    } catch {
+      return this.eager(inputs, "another step is being recorded (a captured step inside a captured step runs as written)");
+    }
     let results: R;
     try {
       results = logSeeds(seeds, () => this.fn(inputs));
@@ -234,6 +240,7 @@ export class CapturedStep<R extends readonly Tensor[]> {
     }
     if (failure) {
       entry.failures++;
+      entry.failure = failure;
       this.lastReason = `not replayable: ${failure}`;
     } else this.lastReason = "the first run of these input shapes is recorded";
     return results;

@@ -157,6 +157,14 @@ export function register(backends: readonly NamedBackend[]): void {
       await both((x) => step.run(x), "replay");
       assert.is(step.stats.replayed, 1);
 
+      // a captured step inside a captured step: the inner one runs as written while the outer one records
+      // (a replay would be missing from the recording), then the outer one replays both
+      const outer = captureStep((x) => step.run(x), { parameters: captured.params, inputRanges: RANGES });
+      for (let k = 0; k < 3; k++) await both((x) => outer.run(x), `nested, run ${k}`);
+      assert.equal([outer.stats.recorded, outer.stats.replayed], [2, 1]);
+      assert.is(step.stats.replayed, 1, "the inner step did not replay inside the outer one's recordings");
+      outer.release();
+
       // a gradient already present: the step would add to it
       captured.params[0]!.grad = captured.params[0]!.mul(0);
       step.run(deviceBatch(backend, 50)).forEach((t) => t.dispose());

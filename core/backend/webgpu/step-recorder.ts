@@ -113,6 +113,8 @@ export interface ReplayHost {
   /** Records the copies, then the program's commands, into the backend's open command stream. */
   encode(copies: readonly InputCopy[], commands: readonly ReplayCommand[], launches: number): void;
   readonly profiling: boolean;
+  /** Whether a step is being recorded (a replay inside it would be missing from the recording). */
+  readonly recording: boolean;
 }
 
 export interface InputCopy {
@@ -338,6 +340,7 @@ export class GpuStepProgram implements StepProgram {
   blocker(inputs: readonly BufferHandle[]): string | null {
     if (this.released) return "the program was released";
     if (this.host.profiling) return "kernel profiling is on (it times eager launches one by one)";
+    if (this.host.recording) return "a step is being recorded (its recording would not contain this replay)";
     if (this.outstanding > 0) return `${this.outstanding} result(s) of the previous step are still held (a replay overwrites them: dispose them first)`;
     if (inputs.length !== this.inputSlots.length) return `the step takes ${this.inputSlots.length} inputs, got ${inputs.length}`;
     for (let i = 0; i < inputs.length; i++) {

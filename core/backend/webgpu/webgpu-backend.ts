@@ -296,6 +296,10 @@ class WebGPUBackendImpl implements WebGPUBackend, ReplayHost {
     return this.profiler !== null;
   }
 
+  get recording(): boolean {
+    return this.recorder.active !== null;
+  }
+
   pin(p: PooledBuffer, owner: GpuStepProgram): void {
     this.pool.take(p);
     this.pinned.set(p, owner);
