@@ -124,6 +124,10 @@ export class CapturedStep<R extends readonly Tensor[]> {
 
   /** Runs the step: a replay when a program for these input shapes can run, else the function itself. */
   run(inputs: readonly Tensor[]): R {
+    if (!Array.isArray(inputs)) throw InvalidArgumentError.of("captureStep.run", "inputs", "expected an array of tensors");
+    inputs.forEach((t, i) => {
+      if (!(t instanceof Tensor)) throw InvalidArgumentError.of("captureStep.run", `inputs[${i}]`, `expected a tensor, got ${t === null ? "null" : typeof t}`);
+    });
     const backend = inputs[0]?.backend ?? this.parameters[0]?.backend;
     const recorder = backend?.stepRecorder;
     if (this.maxPrograms === 0) return this.eager(inputs, "capture is off (maxPrograms 0)");
@@ -278,7 +282,6 @@ function shapeKey(inputs: readonly Tensor[]): string | { reason: string } {
   let key = "";
   for (let i = 0; i < inputs.length; i++) {
     const t = inputs[i]!;
-    if (!(t instanceof Tensor)) throw InvalidArgumentError.of("captureStep", `inputs[${i}]`, "expected a tensor");
     if (!t.isContiguous || t.offset !== 0) return { reason: `input ${i} is a strided view (replays copy whole buffers: pass contiguous tensors)` };
     key += `${t.dtype}[${t.shape.join(",")}];`;
   }

@@ -22,7 +22,8 @@ import { openSafetensors, writeSafetensors } from "../../core/io/safetensors.ts"
 import { loadTokenizer } from "../../core/io/tokenizer.ts";
 import { createT5, loadT5, saveT5 } from "../../core/models/t5/load.ts";
 import { MAX_NEW_TOKENS } from "../../core/models/t5/generate.ts";
-import type { T5ForConditionalGeneration } from "../../core/models/t5/model.ts";
+import { type T5ForConditionalGeneration, labelledBatchTensors } from "../../core/models/t5/model.ts";
+import { captureStep } from "../../core/tensor/capture.ts";
 import { PeftModel } from "../../core/peft/peft-model.ts";
 import { loadAdapter } from "../../core/peft/adapter-files.ts";
 import { tensor } from "../../core/tensor/create.ts";
@@ -677,8 +678,69 @@ const glueEntry: EntryPoint = {
   },
 };
 
+/** labelledBatchTensors (a captured step's inputs) and captureStep's run: the same checks as forward's host data. */
+const labelledBatchEntry: EntryPoint = {
+  name: "labelledBatchTensors / captureStep",
+  usesBackend: true,
+  cases: ({ model, backend }) => {
+    const make = (inputs: unknown) => {
+      const made = labelledBatchTensors(inputs as never, model.config, backend);
+      for (const t of made) t.dispose();
+      return made;
+    };
+    const step = captureStep((inputs) => [inputs[0]!.add(0)]);
+    return fc.oneof(
+      // (the encoder cases but the long input: making a long batch is fine, forward refuses it)
+      fc.tuple(batch, badId, position).map(([b, v, [r, c]]): Case => {
+        const [ids, at] = poke("inputIds", b.ids, v, r, c);
+        return { label: `${at} = ${String(v)}`, names: [at], run: () => make({ inputIds: ids, attentionMask: b.mask, labels: b.labels }) };
+      }),
+      fc.tuple(batch, badMask, position).map(([b, v, [r, c]]): Case => {
+        const [mask, at] = poke("attentionMask", b.mask, v, r, c);
+        return { label: `${at} = ${String(v)}`, names: [at], run: () => make({ inputIds: b.ids, attentionMask: mask, labels: b.labels }) };
+      }),
+      fc.tuple(batch, fc.integer({ min: 1, max: 3 })).map(([b, k]): Case => ({
+        label: `attentionMask with ${k} more columns`,
+        names: ["attentionMask"],
+        run: () => make({ inputIds: b.ids, attentionMask: b.mask.map((r) => [...r, ...new Array<number>(k).fill(1)]), labels: b.labels }),
+      })),
+      notMatrix.map((m): Case => ({ label: `inputIds = ${describe(m)}`, names: ["inputIds"], run: () => make({ inputIds: m, labels: [[1]] }) })),
+      fc.tuple(batch, badLabel, position).map(([b, v, [r, c]]): Case => {
+        const [labels, at] = poke("labels", b.labels, v, r, c);
+        return { label: `${at} = ${String(v)}`, names: [at], run: () => make({ inputIds: b.ids, labels }) };
+      }),
+      fc.tuple(batch, fc.integer({ min: 1, max: 3 })).map(([b, k]): Case => ({
+        label: `labels with batch ${b.B + k} against inputIds batch ${b.B}`,
+        names: ["labels", "batch"],
+        run: () => make({ inputIds: b.ids, labels: [...b.labels, ...Array.from({ length: k }, () => b.labels[0]!.map((x) => (x < 0 ? 2 : x)))] }),
+      })),
+      fc.constantFrom<[string, unknown, string]>(
+        ["inputs = null", null, "inputs"],
+        ["labels missing", { inputIds: [[1, 2]] }, "labels"],
+        ["labelz typo", { inputIds: [[1, 2]], labelz: [[1]] }, "labelz"],
+      ).map(([label, inputs, name]): Case => ({ label, names: [name], run: () => make(inputs) })),
+      fc.constantFrom<[string, () => unknown[], string]>(
+        ["captureStep.run with a number among its inputs", () => [5], "inputs[0]"],
+        ["captureStep.run with null among its inputs", () => [tensor(new Int32Array([1]), { backend, shape: [1], dtype: "int32" }), null], "inputs[1]"],
+      ).map(([label, inputs, name]): Case => ({
+        label,
+        names: [name],
+        run: () => {
+          const given = inputs();
+          try {
+            return step.run(given as never);
+          } finally {
+            for (const t of given) (t as { dispose?: () => void } | null)?.dispose?.();
+          }
+        },
+      })),
+    );
+  },
+};
+
 export const ENTRY_POINTS: readonly EntryPoint[] = [
   forwardEntry,
+  labelledBatchEntry,
   encodeEntry,
   generateEntry,
   configEntry,
