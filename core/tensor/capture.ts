@@ -221,6 +221,9 @@ export class CapturedStep<R extends readonly Tensor[]> {
       if (i < 0) i = outputs.push(b) - 1;
       return { buffer: i, shape: t.shape, strides: t.strides, offset: t.offset, requiresGrad: t.requiresGrad };
     };
+    if (!Array.isArray(results)) {
+      throw InvalidArgumentError.of("captureStep", "fn", `a step function returns an array of tensors, synchronously; this one returned ${results instanceof Promise ? "a promise" : typeof results}`);
+    }
     // A result whose backward has not run yet (its node still has a rule) would lose its graph in a replay.
     const notResult = results.find((t) => !(t instanceof Tensor) || t.node?.rule || t.backend !== inputs[0]!.backend);
     const layouts = [...results.map((t) => (t instanceof Tensor ? layoutOf(t) : null)), ...this.parameters.map((p) => (p.grad ? layoutOf(p.grad) : null))];

@@ -243,6 +243,12 @@ export function register(backends: readonly NamedBackend[]): void {
       assert.match(step.stats.lastReason ?? "", /upload .* differs/, step.stats.lastReason ?? "");
       step.release();
 
+      // a step function must be synchronous (an async one returns a promise, not its tensors)
+      const asyncStep = captureStep((async () => [] as Tensor[]) as unknown as (x: readonly Tensor[]) => Tensor[]);
+      const inputs = deviceBatch(backend, 60);
+      assert.throws(() => asyncStep.run(inputs), /returned a promise/);
+      inputs.forEach((t) => t.dispose());
+
       // a freed weight: the program refuses
       manualSeed(5);
       const other = trainer(backend);
