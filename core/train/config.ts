@@ -64,6 +64,11 @@ const entries = {
   /** Token limits; longer sequences are cut keeping their </s>. */
   maxSourceLength: v.optional(positiveInt, 128),
   maxTargetLength: v.optional(positiveInt, 16),
+  /**
+   * Pad each training batch's lengths up to a multiple of this (HF's pad_to_multiple_of; default 1, the
+   * longest sequence): fewer batch shapes, so more steps replay (captureSteps).
+   */
+  padToMultipleOf: v.optional(positiveInt, 1),
   trainSplit: v.optional(v.pipe(v.string(), v.minLength(1)), "train"),
   /** Default: the task's validation split (validation_matched for MNLI). */
   evalSplit: v.optional(v.pipe(v.string(), v.minLength(1))),
@@ -103,13 +108,14 @@ export interface TrainConfig {
   readonly maxEvalExamples?: number | undefined;
   readonly maxSourceLength: number;
   readonly maxTargetLength: number;
+  readonly padToMultipleOf: number;
   readonly trainSplit: string;
   readonly evalSplit?: string | undefined;
   readonly out: string;
   readonly resume: boolean;
 }
 
-type WithDefaults = "method" | "methodConfig" | "epochs" | "batchSize" | "evalBatchSize" | "gradientAccumulation" | "lr" | "schedule" | "warmup" | "weightDecay" | "betas" | "eps" | "maxGradNorm" | "captureSteps" | "seed" | "maxSourceLength" | "maxTargetLength" | "trainSplit" | "resume";
+type WithDefaults = "method" | "methodConfig" | "epochs" | "batchSize" | "evalBatchSize" | "gradientAccumulation" | "lr" | "schedule" | "warmup" | "weightDecay" | "betas" | "eps" | "maxGradNorm" | "captureSteps" | "seed" | "maxSourceLength" | "maxTargetLength" | "padToMultipleOf" | "trainSplit" | "resume";
 
 /** What a caller passes: only model, task, data and out are required; the rest have defaults. */
 export type TrainConfigInput = Omit<TrainConfig, WithDefaults> & { readonly [K in WithDefaults]?: TrainConfig[K] | undefined };

@@ -83,10 +83,13 @@ function asTrainError(e: unknown): TrainError {
 
 const attempt = <A>(f: () => A | Promise<A>) => Effect.tryPromise({ try: async () => await f(), catch: asTrainError });
 
+/** Options that joined the fingerprint later, with the value every earlier run had. */
+const OPTIONS_ADDED_LATER: Readonly<Record<string, unknown>> = { padToMultipleOf: 1 };
+
 /** Options that change the numbers of a run: a resume must match them exactly. */
 function fingerprint(c: TrainConfig): Record<string, unknown> {
-  const { model, tokenizer, task, data, taskDir, method, methodConfig, epochs, maxSteps, batchSize, gradientAccumulation, lr, schedule, warmup, weightDecay, betas, eps, maxGradNorm, seed, maxTrainExamples, maxSourceLength, maxTargetLength, trainSplit } = c;
-  return { model, tokenizer, task, data, taskDir, method, methodConfig, epochs, maxSteps, batchSize, gradientAccumulation, lr, schedule, warmup, weightDecay, betas, eps, maxGradNorm, seed, maxTrainExamples, maxSourceLength, maxTargetLength, trainSplit };
+  const { model, tokenizer, task, data, taskDir, method, methodConfig, epochs, maxSteps, batchSize, gradientAccumulation, lr, schedule, warmup, weightDecay, betas, eps, maxGradNorm, seed, maxTrainExamples, maxSourceLength, maxTargetLength, padToMultipleOf, trainSplit } = c;
+  return { model, tokenizer, task, data, taskDir, method, methodConfig, epochs, maxSteps, batchSize, gradientAccumulation, lr, schedule, warmup, weightDecay, betas, eps, maxGradNorm, seed, maxTrainExamples, maxSourceLength, maxTargetLength, padToMultipleOf, trainSplit };
 }
 
 /** Everything a run holds while it trains. */
@@ -196,7 +199,7 @@ function nextBatch(run: RunState): Batch {
   const index = run.microBatches % run.batchesPerEpoch;
   if (!run.batches || run.batches.epoch !== epoch) {
     const { config } = run;
-    const iterator = glueBatches(run.train, { batchSize: config.batchSize, seed: config.seed, epoch, maxSourceLength: config.maxSourceLength, maxTargetLength: config.maxTargetLength });
+    const iterator = glueBatches(run.train, { batchSize: config.batchSize, seed: config.seed, epoch, maxSourceLength: config.maxSourceLength, maxTargetLength: config.maxTargetLength, padToMultipleOf: config.padToMultipleOf });
     for (let i = 0; i < index; i++) iterator.next(); // a resumed run skips what it has consumed
     run.batches = { epoch, iterator };
   }
@@ -314,7 +317,8 @@ async function restoreCheckpoint(run: RunState): Promise<void> {
   const state = await readTrainerState(fs, dir, expected);
   const now = fingerprint(config);
   for (const [key, value] of Object.entries(now)) {
-    const before = state.info.fingerprint[key];
+    // an option added after the checkpoint was written had its default then
+    const before = key in state.info.fingerprint ? state.info.fingerprint[key] : OPTIONS_ADDED_LATER[key];
     if (JSON.stringify(before) !== JSON.stringify(value)) {
       throw TrainCheckpointError.of(dir, `the run was started with ${key} = ${JSON.stringify(before)}, now ${JSON.stringify(value)}; resume with the same options (or start a new run in another --out)`);
     }

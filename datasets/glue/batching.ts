@@ -312,12 +312,18 @@ export interface BatchOptions {
   readonly dropLast?: boolean;
   /** Padding id of the inputs (default 0, T5's <pad>). */
   readonly padId?: number;
+  /**
+   * Pad each batch's source and target lengths up to a multiple of this (never past maxSourceLength /
+   * maxTargetLength; default 1: the longest sequence). Fewer distinct batch shapes let a captured
+   * training step replay more often (core/tensor/capture.ts); HF's `pad_to_multiple_of`.
+   */
+  readonly padToMultipleOf?: number;
 }
 
 function batchPlan(split: TokenizedSplit, options: BatchOptions): Int32Array[] {
   const { batchSize } = options;
   if (!Number.isInteger(batchSize) || batchSize < 1) throw GlueUsageError.of(`batchSize must be a positive integer, got ${batchSize}`);
-  for (const key of ["maxSourceLength", "maxTargetLength"] as const) {
+  for (const key of ["maxSourceLength", "maxTargetLength", "padToMultipleOf"] as const) {
     const v = options[key];
     if (v !== undefined && (!Number.isInteger(v) || v < 1)) throw GlueUsageError.of(`${key} must be a positive integer, got ${v}`);
   }
@@ -367,6 +373,8 @@ function copySequence(packed: PackedSequences, i: number, max: number | undefine
 export function* glueBatches(split: TokenizedSplit, options: BatchOptions): Generator<Batch> {
   const padId = options.padId ?? 0;
   const cap = (length: number, max: number | undefined) => (max === undefined ? length : Math.min(length, max));
+  const multiple = options.padToMultipleOf ?? 1;
+  const padded = (length: number, max: number | undefined) => cap(Math.ceil(length / multiple) * multiple, max);
   for (const rows of batchPlan(split, options)) {
     let sourceLength = 0;
     let targetLength = 0;
@@ -374,6 +382,8 @@ export function* glueBatches(split: TokenizedSplit, options: BatchOptions): Gene
       sourceLength = Math.max(sourceLength, cap(sequenceLength(split.sources, r), options.maxSourceLength));
       targetLength = Math.max(targetLength, cap(sequenceLength(split.targets, r), options.maxTargetLength));
     }
+    sourceLength = padded(sourceLength, options.maxSourceLength);
+    targetLength = padded(targetLength, options.maxTargetLength);
     const batch = rows.length;
     const inputIds = new Int32Array(batch * sourceLength).fill(padId);
     const attentionMask = new Int32Array(batch * sourceLength);

@@ -153,6 +153,26 @@ export function register(_backends: readonly NamedBackend[]): void {
     assert.throws(() => [...glueBatches(data, { batchSize: 0 })], /batchSize/);
   });
 
+  s("padToMultipleOf rounds both lengths up (padding masked, labels −100), never past the limits", () => {
+    const data: TokenizedSplit = {
+      task: "sst2",
+      split: "train",
+      size: 2,
+      idx: Int32Array.from([0, 1]),
+      labels: Float64Array.from([0, 1]),
+      sources: { ids: Int32Array.from([5, 6, 7, 8, 9, 1, 5, 1]), offsets: Uint32Array.from([0, 6, 8]) },
+      targets: { ids: Int32Array.from([4, 1, 3, 1]), offsets: Uint32Array.from([0, 2, 4]) },
+    };
+    const [b] = [...glueBatches(data, { batchSize: 2, shuffle: false, bucketWindow: 0, padToMultipleOf: 4 })];
+    assert.equal(b!.shape, { batch: 2, sourceLength: 8, targetLength: 4 });
+    assert.equal(Array.from(b!.inputIds), [5, 6, 7, 8, 9, 1, 0, 0, 5, 1, 0, 0, 0, 0, 0, 0]);
+    assert.equal(Array.from(b!.attentionMask), [1, 1, 1, 1, 1, 1, 0, 0, 1, 1, 0, 0, 0, 0, 0, 0]);
+    assert.equal(Array.from(b!.labels), [4, 1, -100, -100, 3, 1, -100, -100]);
+    const [capped] = [...glueBatches(data, { batchSize: 2, shuffle: false, bucketWindow: 0, padToMultipleOf: 4, maxSourceLength: 7, maxTargetLength: 3 })];
+    assert.equal(capped!.shape, { batch: 2, sourceLength: 7, targetLength: 3 });
+    assert.throws(() => [...glueBatches(data, { batchSize: 2, padToMultipleOf: 0 })], /padToMultipleOf/);
+  });
+
   s("TokenCache tokenises a split once; on disk it is read back by a new cache", async () => {
     const tmp = await tempDir("webpeft-tokcache-");
     try {

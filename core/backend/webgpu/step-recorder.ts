@@ -110,6 +110,18 @@ export interface ReplayHost {
   handedOut(p: PooledBuffer): void;
   /** Submits commands not yet submitted (before a queue.writeBuffer that they must not see). */
   submitPending(): void;
+  /**
+   * A uniform buffer of `bytes` for a program, with a short name for bind group keys: recycled (a program
+   * made again for the same step gets the same one back, so its bind groups are found in the cache).
+   */
+  acquireUniformBuffer(bytes: number): { readonly buffer: GPUBuffer; readonly id: number };
+  releaseUniformBuffer(uniforms: { readonly buffer: GPUBuffer; readonly id: number }): void;
+  /**
+   * The backend's cached bind group for `key` (bind-group-cache.ts), else the one `create` makes. Bind
+   * groups are only freed by garbage collection, and lavapipe maps memory for each one: programs made
+   * again and again (batch shapes coming and going) must find theirs instead of making new ones.
+   */
+  bindGroup(key: string, create: () => { readonly group: GPUBindGroup; readonly buffers: readonly GPUBuffer[] }): GPUBindGroup;
   /** Records the copies, then the program's commands, into the backend's open command stream. */
   encode(copies: readonly InputCopy[], commands: readonly ReplayCommand[], launches: number): void;
   readonly profiling: boolean;
@@ -138,7 +150,6 @@ export interface ReplayCommand {
 }
 
 const CONSTANTS_USAGE = 0x0004; /* COPY_SRC */
-const UNIFORM_USAGE = 0x0040 /* UNIFORM */ | 0x0008; /* COPY_DST */
 
 export class GpuStepRecorder implements StepRecorder {
   active: Recording | null = null;
@@ -251,7 +262,7 @@ export class GpuStepProgram implements StepProgram {
   /** Long-lived buffers the step reads: a replay needs each still allocated. */
   private readonly external: GpuBuffer[];
   private readonly commands: ReplayCommand[] = [];
-  private readonly uniformBuffer: GPUBuffer;
+  private readonly uniforms: { readonly buffer: GPUBuffer; readonly id: number };
   private readonly uniformWords: Uint32Array;
   /** [word in uniformWords, seed number] */
   private readonly seedWords: [number, number][];
@@ -292,7 +303,8 @@ export class GpuStepProgram implements StepProgram {
 
     const align = host.uniformAlign;
     const device = host.device;
-    this.uniformBuffer = device.createBuffer({ label: "webpeft step program uniforms", size: Math.max(align, this.launches * align), usage: UNIFORM_USAGE });
+    this.uniforms = host.acquireUniformBuffer(Math.max(align, this.launches * align));
+    const uniformBuffer = this.uniforms.buffer;
     this.uniformWords = new Uint32Array((this.launches * align) / 4);
     let constantBytes = 0;
     for (const e of recording.events) if ("upload" in e) constantBytes += e.upload.bytes.byteLength;
@@ -314,12 +326,15 @@ export class GpuStepProgram implements StepProgram {
       const l = e.launch;
       const slot = launch * align;
       this.uniformWords.set(l.uniforms, slot / 4);
-      const entries: GPUBindGroupEntry[] = l.buffers.map((b, binding) => {
-        const use = bound(b);
-        return { binding, resource: { buffer: use.buffer, size: use.boundBytes } };
+      const used = l.buffers.map(bound);
+      // named like the backend's own keys (pipeline, buffers by pool id with bound sizes, uniform slot)
+      let key = `${l.key}|P${this.uniforms.id}:${slot}`;
+      for (const b of used) key += `|${b.pooled.id}:${b.boundBytes}`;
+      const group = host.bindGroup(key, () => {
+        const entries: GPUBindGroupEntry[] = used.map((b, binding) => ({ binding, resource: { buffer: b.buffer, size: b.boundBytes } }));
+        entries.push({ binding: used.length, resource: { buffer: uniformBuffer, offset: slot, size: l.uniforms.byteLength } });
+        return { group: device.createBindGroup({ label: "webpeft step program", layout: l.pipeline.getBindGroupLayout(0), entries }), buffers: used.map((b) => b.buffer) };
       });
-      entries.push({ binding: l.buffers.length, resource: { buffer: this.uniformBuffer, offset: slot, size: l.uniforms.byteLength } });
-      const group = device.createBindGroup({ label: "webpeft step program", layout: l.pipeline.getBindGroupLayout(0), entries });
       const [x, y, z] = l.workgroups;
       this.commands.push({ pipeline: l.pipeline, group, x, y, z, src: null, srcOffset: 0, dst: null, dstOffset: 0, bytes: 0 });
       launch++;
@@ -329,7 +344,7 @@ export class GpuStepProgram implements StepProgram {
     this.seedWords = patches.map(([n, w, j]) => [(n * align) / 4 + w, j]);
     const words = this.seedWords.map(([w]) => w);
     this.seedRange = words.length > 0 ? [Math.min(...words), Math.max(...words) + 1] : [0, 0];
-    device.queue.writeBuffer(this.uniformBuffer, 0, this.uniformWords.buffer, 0, this.uniformWords.byteLength);
+    device.queue.writeBuffer(uniformBuffer, 0, this.uniformWords.buffer, 0, this.uniformWords.byteLength);
   }
 
   /** How many seeds a replay writes (the step drew this many when recorded). */
@@ -362,7 +377,7 @@ export class GpuStepProgram implements StepProgram {
       this.host.submitPending();
       for (const [w, j] of this.seedWords) this.uniformWords[w] = seeds[j]! >>> 0;
       const [from, to] = this.seedRange;
-      this.host.device.queue.writeBuffer(this.uniformBuffer, from * 4, this.uniformWords.buffer, from * 4, (to - from) * 4);
+      this.host.device.queue.writeBuffer(this.uniforms.buffer, from * 4, this.uniformWords.buffer, from * 4, (to - from) * 4);
     }
     const copies = inputs.map((h, i) => ({ from: (h as GpuBuffer).buffer, to: this.inputSlots[i]!.buffer, bytes: this.inputSlots[i]!.boundBytes }));
     this.host.encode(copies, this.commands, this.launches);
@@ -389,13 +404,14 @@ export class GpuStepProgram implements StepProgram {
   release(): void {
     if (this.released) return;
     this.released = true;
-    this.host.submitPending(); // recorded commands may use the uniforms and uploads destroyed below
+    this.host.submitPending(); // recorded commands may use the uploads destroyed below
     for (const [p, n] of this.held) {
       if (n > 0) continue; // returns when its handle is freed (freedHandle)
       this.held.delete(p);
       this.host.unpin(p, true);
     }
-    this.uniformBuffer.destroy();
+    // queue.writeBuffer into a recycled buffer is ordered after the work submitted above
+    this.host.releaseUniformBuffer(this.uniforms);
     this.constants?.destroy();
   }
 }

@@ -184,6 +184,9 @@ class WebGPUBackendImpl implements WebGPUBackend, ReplayHost {
   /** Buffers that belong to a step program (step-recorder.ts): their frees go to it, not to the pool. */
   private readonly pinned = new Map<PooledBuffer, GpuStepProgram>();
   private pinnedBytes = 0;
+  /** Uniform buffers of released step programs, by size, for the next program of that size. */
+  private readonly programUniforms = new Map<number, { readonly buffer: GPUBuffer; readonly id: number }[]>();
+  private programUniformCount = 0;
   private readonly pool: BufferPool;
   private readonly pipelines: PipelineCache;
   private readonly bindGroups: BindGroupCache;
@@ -316,6 +319,26 @@ class WebGPUBackendImpl implements WebGPUBackend, ReplayHost {
   unpin(p: PooledBuffer, toPool: boolean): void {
     if (this.pinned.delete(p)) this.pinnedBytes -= p.size;
     if (toPool && !this.disposed) this.pool.release(p);
+  }
+
+  acquireUniformBuffer(bytes: number): { readonly buffer: GPUBuffer; readonly id: number } {
+    const free = this.programUniforms.get(bytes);
+    const recycled = free?.shift();
+    if (recycled) return recycled;
+    const buffer = this.device.createBuffer({ label: "webpeft step program uniforms", size: bytes, usage: UNIFORM_USAGE });
+    return { buffer, id: this.programUniformCount++ };
+  }
+
+  releaseUniformBuffer(uniforms: { readonly buffer: GPUBuffer; readonly id: number }): void {
+    const size = uniforms.buffer.size;
+    let free = this.programUniforms.get(size);
+    if (!free) this.programUniforms.set(size, (free = []));
+    free.push(uniforms);
+    free.sort((a, b) => a.id - b.id); // the oldest first, like the pool: a program made again gets the same one
+  }
+
+  bindGroup(key: string, create: () => { readonly group: GPUBindGroup; readonly buffers: readonly GPUBuffer[] }): GPUBindGroup {
+    return this.bindGroups.get(key, create);
   }
 
   handedOut(p: PooledBuffer): void {
