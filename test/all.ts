@@ -58,10 +58,13 @@ try {
   (globalThis as unknown as { process: { exit(code: number): never } }).process.exit(1);
 }
 // WEBPEFT_TEST_SHARD=i/n runs every n-th suite starting at the i-th (1-based), so the whole list can be
-// split over several processes; `npm run test:deno` does, so a failure names a shorter rerun. (Deno used
-// to crash here with a segfault inside lavapipe: a bind group per launch, each holding a memory mapping
-// until garbage collection, exhausted vm.max_map_count. The WebGPU backend now reuses bind groups,
-// see core/backend/webgpu/bind-group-cache.ts, and "webgpu backend" tests it.)
+// split over several processes; `npm run test:node` and `test:deno` use 3, so a failure names a shorter
+// rerun, and because lavapipe's memory mappings (device memory, descriptor pools) accumulate per process
+// until garbage collection frees the objects that hold them: Linux allows 65,530 (vm.max_map_count). One
+// Node process for every suite peaked at ~53,000 (2026-12-02, sampled /proc/PID/maps) and crashed inside
+// Dawn's descriptor pool allocation (memset on MAP_FAILED) once the captured-step suites were added. (Deno
+// crashed the same way when every launch made a bind group; the backend now reuses them,
+// core/backend/webgpu/bind-group-cache.ts, and "webgpu backend" tests it.)
 const shard = env("WEBPEFT_TEST_SHARD")?.match(/^(\d+)\/(\d+)$/);
 if (env("WEBPEFT_TEST_SHARD") && !shard) throw new Error(`WEBPEFT_TEST_SHARD must look like 2/3, got ${env("WEBPEFT_TEST_SHARD")}`);
 Object.entries(suites).forEach(([name, suite], index) => {

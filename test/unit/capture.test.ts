@@ -99,9 +99,8 @@ function assertSameWeights(a: Float32Array[], b: Float32Array[], what: string): 
 }
 
 /**
- * Runs `test` on a WebGPU device of its own, destroyed after it: step programs hold a bind group per launch,
- * and lavapipe maps memory for every bind group until garbage collection frees it; the whole suite's
- * shared device is close to Linux's vm.max_map_count already (see test/all.ts).
+ * Runs `test` on a WebGPU device of its own, destroyed after it: the programs and pinned buffers of these
+ * tests should not change what later suites find in the shared device's pool and caches.
  */
 async function onOwnDevice(test: (backend: Backend) => Promise<void>): Promise<void> {
   const backend = await createHostWebGPUBackend();
