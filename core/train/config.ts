@@ -65,8 +65,11 @@ const entries = {
   maxSourceLength: v.optional(positiveInt, 128),
   maxTargetLength: v.optional(positiveInt, 16),
   /**
-   * Pad each training batch's lengths up to a multiple of this (HF's pad_to_multiple_of; default 1, the
-   * longest sequence): fewer batch shapes, so more steps replay (captureSteps).
+   * Pad each training batch's lengths up to a multiple of this (HF's pad_to_multiple_of; default 1: the
+   * longest sequence): fewer batch shapes, so more steps replay (captureSteps). On SST-2 (batch 16, 100
+   * steps) 8 replayed 78 steps instead of 11, with losses equal to 1's to 6e-7 (masked positions add
+   * exact zeros); but the padding is computed too: the demo trained 30% slower on lavapipe, where the
+   * device and not the host bounds a step. Worth it where the host bounds the step (a real GPU).
    */
   padToMultipleOf: v.optional(positiveInt, 1),
   trainSplit: v.optional(v.pipe(v.string(), v.minLength(1)), "train"),

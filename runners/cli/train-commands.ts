@@ -49,7 +49,7 @@ const trainFlags = {
   warmup: optionalNumber("warmup", "Warm-up: a fraction of the steps when < 1, else a number of steps (default 0)"),
   weightDecay: optionalNumber("weight-decay", "AdamW's decoupled weight decay (default 0)"),
   maxGradNorm: optionalNumber("max-grad-norm", "Clip the global gradient norm to this (default 1; 0: no clipping)"),
-  padToMultipleOf: optionalInt("pad-to-multiple-of", "Pad training batches' lengths to a multiple of this: fewer batch shapes, more replayed steps (default 1)"),
+  padToMultipleOf: optionalInt("pad-to-multiple-of", "Pad training batches' lengths to a multiple of this: fewer batch shapes, more replayed steps (default 1: the longest sequence; try 8 on a real GPU)"),
   captureSteps: optionalInt("capture-steps", "Steps kept for replay on WebGPU, one per batch shape (default 4; 0: run every step as written)"),
   seed: optionalInt("seed", "Seed of the data order, adapter initialisation and dropout (default 42)"),
   evalEvery: optionalInt("eval-every", "Evaluate every N steps and at the end (default: 5 times per run; 0: only at the end)"),
