@@ -281,6 +281,40 @@ export async function runTorchStep(job: {
 
 // ---- the bench ------------------------------------------------------------------------------------
 
+/**
+ * The benches' forward + loss + backward through captureStep (core/tensor/capture.ts), as `webpeft
+ * train` runs it: inputs are the device tensors of labelledBatchTensors, the key the active adapters.
+ */
+export function capturedForwardBackward(peft: PeftModel, parameters: readonly Tensor[]): CapturedStep<[Tensor]> {
+  return captureStep(
+    (batch) => {
+      const [inputIds, attentionMask, labels, decoderInputIds] = batch as [Tensor, Tensor, Tensor, Tensor];
+      const l = tidy(() => peft.forward({ inputIds, attentionMask, labels, decoderInputIds }).loss!);
+      l.backward();
+      return [l];
+    },
+    { parameters, stateKey: () => peft.active.join() },
+  );
+}
+
+/**
+ * Forward + loss + backward of one batch; returns the loss. With `captured`, the batch is uploaded as
+ * device tensors and the step runs through it (a replay once it has been recorded twice).
+ */
+export function forwardBackward(peft: PeftModel, inputs: T5Inputs, captured: CapturedStep<[Tensor]> | null): Tensor {
+  if (captured) {
+    const batch = labelledBatchTensors(inputs, peft.base.config, peft.base.backend);
+    const [loss] = captured.run(batch);
+    for (const t of batch) t.dispose();
+    return loss;
+  }
+  return tidy(() => {
+    const l = peft.forward(inputs).loss!;
+    l.backward();
+    return l;
+  });
+}
+
 
 export async function runStepBench(options: StepBenchOptions): Promise<StepBenchResult> {
   const log = options.log ?? console.log;
@@ -300,17 +334,7 @@ export async function runStepBench(options: StepBenchOptions): Promise<StepBench
       const variant = (captured: CapturedStep<[Tensor]> | null) => ({ method, captured, optimizer, trainable, times: [] as number[], host: [] as number[], launches: 0, bindGroups: [] as number[] });
       // The same step through captureStep (core/tensor/capture.ts), where the backend can record it: from
       // its third run on, the recorded launches are replayed without the JavaScript above them.
-      const captured = backend.stepRecorder
-        ? captureStep(
-            (batch) => {
-              const [inputIds, attentionMask, labels, decoderInputIds] = batch as [Tensor, Tensor, Tensor, Tensor];
-              const l = tidy(() => peft.forward({ inputIds, attentionMask, labels, decoderInputIds }).loss!);
-              l.backward();
-              return [l] as [Tensor];
-            },
-            { parameters, stateKey: () => peft.active.join() },
-          )
-        : null;
+      const captured = backend.stepRecorder ? capturedForwardBackward(peft, parameters) : null;
       return captured ? [variant(null), variant(captured)] : [variant(null)];
     });
     // One step; returns its wall ms (interleaved() keeps those of the timed rounds), records the rest.
@@ -319,18 +343,7 @@ export async function runStepBench(options: StepBenchOptions): Promise<StepBench
       await backend.sync();
       const before = backend.stats();
       const start = performance.now();
-      let loss: Tensor;
-      if (v.captured) {
-        const batch = labelledBatchTensors(inputs, engine.shape, backend);
-        [loss] = v.captured.run(batch);
-        for (const t of batch) t.dispose();
-      } else {
-        loss = tidy(() => {
-          const l = peft.forward(inputs).loss!;
-          l.backward();
-          return l;
-        });
-      }
+      const loss = forwardBackward(peft, inputs, v.captured);
       v.optimizer.step();
       v.optimizer.zeroGrad();
       const recorded = performance.now();

@@ -23,13 +23,9 @@ import { Session } from "node:inspector/promises";
 import { createT5 } from "../../core/models/t5/load.ts";
 import { AdamW } from "../../core/optim/adamw.ts";
 import { PeftModel } from "../../core/peft/peft-model.ts";
-import { labelledBatchTensors } from "../../core/models/t5/model.ts";
-import { captureStep } from "../../core/tensor/capture.ts";
-import { tidy } from "../../core/tensor/scope.ts";
-import type { Tensor } from "../../core/tensor/tensor.ts";
 import "../../plugins/mod.ts";
 import { createHostWebGPUBackend } from "../../runners/host.ts";
-import { SMALL_SHAPE } from "../step.ts";
+import { SMALL_SHAPE, capturedForwardBackward, forwardBackward } from "../step.ts";
 import { batchOf } from "../t5.ts";
 
 const args = process.argv.slice(2);
@@ -48,15 +44,7 @@ peft.addAdapter(method, method, { ...(method === "lora" ? { r: 8, alpha: 16 } : 
 const parameters = peft.trainableParameters().map(([, p]) => p);
 const optimizer = new AdamW(parameters, { lr: 1e-3 });
 const inputs = batchOf(2, 16, 4, SMALL_SHAPE.vocabSize);
-const captured = captureStep(
-  (batch) => {
-    const [inputIds, attentionMask, labels, decoderInputIds] = batch as [Tensor, Tensor, Tensor, Tensor];
-    const l = tidy(() => peft.forward({ inputIds, attentionMask, labels, decoderInputIds }).loss!);
-    l.backward();
-    return [l];
-  },
-  { parameters },
-);
+const captured = capturedForwardBackward(peft, parameters);
 
 // backend.dispatch timed while `timing` (the split mode's timed steps)
 const dispatch = backend.dispatch.bind(backend);
@@ -75,18 +63,7 @@ async function step(): Promise<[number, number, number]> {
   dispatchMs = 0;
   const before = backend.stats().dispatches;
   const start = performance.now();
-  let loss: Tensor;
-  if (capturing) {
-    const batch = labelledBatchTensors(inputs, SMALL_SHAPE, backend);
-    [loss] = captured.run(batch) as [Tensor];
-    for (const t of batch) t.dispose();
-  } else {
-    loss = tidy(() => {
-      const l = peft.forward(inputs).loss!;
-      l.backward();
-      return l;
-    });
-  }
+  const loss = forwardBackward(peft, inputs, capturing ? captured : null);
   optimizer.step();
   optimizer.zeroGrad();
   const host = performance.now() - start;

@@ -60,6 +60,19 @@ function paddingOf(batches: readonly Batch[]): number {
   return batches.reduce((n, b) => n + b.attentionMask.length - b.attentionMask.reduce((a, v) => a + v, 0), 0);
 }
 
+/** Two examples: sources of 6 and 2 ids, targets of 2 ids each (every sequence ends in </s> = 1). */
+function twoExamples(): TokenizedSplit {
+  return {
+    task: "sst2",
+    split: "train",
+    size: 2,
+    idx: Int32Array.from([0, 1]),
+    labels: Float64Array.from([0, 1]),
+    sources: { ids: Int32Array.from([5, 6, 7, 8, 9, 1, 5, 1]), offsets: Uint32Array.from([0, 6, 8]) },
+    targets: { ids: Int32Array.from([4, 1, 3, 1]), offsets: Uint32Array.from([0, 2, 4]) },
+  };
+}
+
 export function register(_backends: readonly NamedBackend[]): void {
   const s = suite("GLUE batching and synthetic data");
 
@@ -136,15 +149,7 @@ export function register(_backends: readonly NamedBackend[]): void {
   });
 
   s("truncation keeps the final </s>", async () => {
-    const data: TokenizedSplit = {
-      task: "sst2",
-      split: "train",
-      size: 2,
-      idx: Int32Array.from([0, 1]),
-      labels: Float64Array.from([0, 1]),
-      sources: { ids: Int32Array.from([5, 6, 7, 8, 9, 1, 5, 1]), offsets: Uint32Array.from([0, 6, 8]) },
-      targets: { ids: Int32Array.from([4, 1, 3, 1]), offsets: Uint32Array.from([0, 2, 4]) },
-    };
+    const data = twoExamples();
     const [b] = [...glueBatches(data, { batchSize: 2, shuffle: false, bucketWindow: 0, maxSourceLength: 4, maxTargetLength: 1 })];
     assert.equal(b!.shape, { batch: 2, sourceLength: 4, targetLength: 1 });
     assert.equal(Array.from(b!.inputIds), [5, 6, 7, 1, 5, 1, 0, 0]);
@@ -154,15 +159,7 @@ export function register(_backends: readonly NamedBackend[]): void {
   });
 
   s("padToMultipleOf rounds both lengths up (padding masked, labels −100), never past the limits", () => {
-    const data: TokenizedSplit = {
-      task: "sst2",
-      split: "train",
-      size: 2,
-      idx: Int32Array.from([0, 1]),
-      labels: Float64Array.from([0, 1]),
-      sources: { ids: Int32Array.from([5, 6, 7, 8, 9, 1, 5, 1]), offsets: Uint32Array.from([0, 6, 8]) },
-      targets: { ids: Int32Array.from([4, 1, 3, 1]), offsets: Uint32Array.from([0, 2, 4]) },
-    };
+    const data = twoExamples();
     const [b] = [...glueBatches(data, { batchSize: 2, shuffle: false, bucketWindow: 0, padToMultipleOf: 4 })];
     assert.equal(b!.shape, { batch: 2, sourceLength: 8, targetLength: 4 });
     assert.equal(Array.from(b!.inputIds), [5, 6, 7, 8, 9, 1, 0, 0, 5, 1, 0, 0, 0, 0, 0, 0]);
