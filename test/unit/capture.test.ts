@@ -204,6 +204,14 @@ export function register(backends: readonly NamedBackend[]): void {
         [...bad, badIds].forEach((t) => t.dispose());
         captured.optimizer.zeroGrad();
 
+        // a strided view as an input (replays copy whole buffers): run as written
+        const twice = tensor(new Int32Array(B * 2 * S).fill(5), { backend, shape: [B, 2 * S], dtype: "int32" });
+        const rest = deviceBatch(backend, 7);
+        step.run([twice.slice([null, [0, S]]), ...rest.slice(1)]).forEach((t) => t.dispose());
+        assert.match(step.stats.lastReason ?? "", /strided view/);
+        [twice, ...rest].forEach((t) => t.dispose());
+        captured.optimizer.zeroGrad();
+
         // new shapes: recorded again, not replayed
         const wide = [tensor(new Int32Array(B * (S + 1)).fill(5), { backend, shape: [B, S + 1], dtype: "int32" }), tensor(new Int32Array(B * (S + 1)).fill(1), { backend, shape: [B, S + 1], dtype: "int32" }), ...deviceBatch(backend, 6).slice(2)];
         step.run(wide).forEach((t) => t.dispose());
