@@ -2,7 +2,9 @@
 # GPU check, for a machine with a real GPU, in under 5 minutes: prints the WebGPU adapter (vendor,
 # architecture, device, description, the limits that matter, subgroup sizes, features), then runs
 #   step --backend webgpu --json   the training-step bench on the GPU (bench/step.ts; full size on a GPU:
-#                                  T5-small, 8×128→8), with its same-run PyTorch CPU step of that model
+#                                  T5-small, 8×128→8), with its same-run PyTorch CPU step of that model;
+#                                  its webgpu-captured rows are replayed steps (what `webpeft train` runs):
+#                                  on a GPU their host ms, not the device, should bound the step
 #   matmul --quick                 GFLOP/s of the WGSL matmul kernels, every case (bench/matmul.ts)
 #   step --backend cpu --json      the step bench's cpu engine (small model) and PyTorch's, in the time left
 # (together what `npm run bench -- step --json` and `npm run bench -- matmul --quick` print, split so that
@@ -210,10 +212,10 @@ STEP_TABLE='
 const lines = require("fs").readFileSync(process.argv[1], "utf8").split("\n").filter((l) => l.startsWith("{")).map((l) => JSON.parse(l));
 const f = (x, d = 1) => (typeof x === "number" ? x.toFixed(d) : "-");
 const col = (x, w) => String(x ?? "-").padEnd(w);
-console.log(`${col("engine", 12)} ${col("method", 6)} ${col("model", 9)} ${col("batch", 9)} ${"launches".padStart(8)} ${"host ms med".padStart(11)} ${"µs/launch".padStart(9)} ${"step ms min/med".padStart(17)} ${"÷ pytorch".padStart(9)} ${"bind groups".padStart(11)}`);
+console.log(`${col("engine", 16)} ${col("method", 6)} ${col("model", 9)} ${col("batch", 9)} ${"launches".padStart(8)} ${"host ms med".padStart(11)} ${"µs/launch".padStart(9)} ${"step ms min/med".padStart(17)} ${"÷ pytorch".padStart(9)} ${"bind groups".padStart(11)}`);
 for (const r of lines) {
-  if (r.measured === false) { console.log(`${col(r.engine, 12)} not measured: ${r.reason}`); continue; }
-  console.log(`${col(r.engine, 12)} ${col(r.method, 6)} ${col(r.model, 9)} ${col(r.batch, 9)} ${String(r.launchesPerStep ?? "-").padStart(8)} ${f(r.hostMs?.median).padStart(11)} ${f(r.usPerLaunch).padStart(9)} ${`${f(r.stepMs?.min)} / ${f(r.stepMs?.median)}`.padStart(17)} ${f(r.vsPytorch, 2).padStart(9)} ${f(r.bindGroupsPerStep).padStart(11)}`);
+  if (r.measured === false) { console.log(`${col(r.engine, 16)} not measured: ${r.reason}`); continue; }
+  console.log(`${col(r.engine, 16)} ${col(r.method, 6)} ${col(r.model, 9)} ${col(r.batch, 9)} ${String(r.launchesPerStep ?? "-").padStart(8)} ${f(r.hostMs?.median).padStart(11)} ${f(r.usPerLaunch).padStart(9)} ${`${f(r.stepMs?.min)} / ${f(r.stepMs?.median)}`.padStart(17)} ${f(r.vsPytorch, 2).padStart(9)} ${f(r.bindGroupsPerStep).padStart(11)}`);
 }
 '
 
