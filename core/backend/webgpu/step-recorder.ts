@@ -104,8 +104,8 @@ export interface ReplayHost {
   pin(p: PooledBuffer, owner: GpuStepProgram): void;
   /** A new buffer of `bytes` owned by `owner` (pinned). */
   acquirePinned(bytes: number, owner: GpuStepProgram): PooledBuffer;
-  /** Ends `owner`'s hold on `p`; returns it to the pool when `toPool`. */
-  unpin(p: PooledBuffer, toPool: boolean): void;
+  /** Ends a program's hold on `p` and returns it to the pool. */
+  unpin(p: PooledBuffer): void;
   /** Counts a handle handed out on a program's buffer as live memory. */
   handedOut(p: PooledBuffer): void;
   /** Submits commands not yet submitted (before a queue.writeBuffer that they must not see). */
@@ -231,7 +231,6 @@ export class GpuStepRecorder implements StepRecorder {
       launchNumber++;
     }
     // Results: buffers the step allocated and did not free; and nothing else may outlive the step.
-    const freedDuringStep = new Set(last.allocations.filter((b) => b.freed));
     const outputs = plan.outputs.map((h) => h as GpuBuffer);
     for (const o of outputs) {
       if (!last.allocationIndex.has(o)) return "a result of the step is not a buffer the step allocated (an input or a weight returned as is)";
@@ -239,7 +238,7 @@ export class GpuStepRecorder implements StepRecorder {
     }
     const outputSet = new Set(outputs);
     for (const b of last.allocations) {
-      if (!freedDuringStep.has(b) && !outputSet.has(b)) {
+      if (!b.freed && !outputSet.has(b)) {
         return `a ${b.dtype} tensor of ${b.length} elements made during the step outlived it without being one of its results (a cache filled by the step, or a tensor not disposed)`;
       }
     }
@@ -347,11 +346,6 @@ export class GpuStepProgram implements StepProgram {
     device.queue.writeBuffer(uniformBuffer, 0, this.uniformWords.buffer, 0, this.uniformWords.byteLength);
   }
 
-  /** How many seeds a replay writes (the step drew this many when recorded). */
-  get seedWordCount(): number {
-    return this.seedWords.length;
-  }
-
   blocker(inputs: readonly BufferHandle[]): string | null {
     if (this.released) return "the program was released";
     if (this.host.profiling) return "kernel profiling is on (it times eager launches one by one)";
@@ -397,7 +391,7 @@ export class GpuStepProgram implements StepProgram {
     this.outstanding--;
     if (this.released && n === 1) {
       this.held.delete(p);
-      this.host.unpin(p, true);
+      this.host.unpin(p);
     }
   }
 
@@ -408,7 +402,7 @@ export class GpuStepProgram implements StepProgram {
     for (const [p, n] of this.held) {
       if (n > 0) continue; // returns when its handle is freed (freedHandle)
       this.held.delete(p);
-      this.host.unpin(p, true);
+      this.host.unpin(p);
     }
     // queue.writeBuffer into a recycled buffer is ordered after the work submitted above
     this.host.releaseUniformBuffer(this.uniforms);

@@ -16,7 +16,7 @@ import {
 } from "../../errors.ts";
 import { type AnyTypedArray, type DType, bytesPerElement, newTypedArray } from "../../tensor/dtype.ts";
 import { detectRuntime } from "../../runtime.ts";
-import type { Backend, BackendStats, BufferHandle, StepRecorder } from "../backend.ts";
+import type { Backend, BackendStats, BufferHandle } from "../backend.ts";
 import type { GpuFeatures, Kernel } from "../kernel.ts";
 import { BindGroupCache } from "./bind-group-cache.ts";
 import { BufferPool, type PooledBuffer } from "./buffer-pool.ts";
@@ -179,8 +179,7 @@ const STAGING_USAGE = 0x0004; /* COPY_SRC: an upload's source, written while map
 class WebGPUBackendImpl implements WebGPUBackend, ReplayHost {
   readonly name = "webgpu";
   readonly capabilities;
-  readonly stepRecorder: StepRecorder;
-  private readonly recorder: GpuStepRecorder;
+  readonly stepRecorder: GpuStepRecorder;
   /** Buffers that belong to a step program (step-recorder.ts): their frees go to it, not to the pool. */
   private readonly pinned = new Map<PooledBuffer, GpuStepProgram>();
   private pinnedBytes = 0;
@@ -230,8 +229,7 @@ class WebGPUBackendImpl implements WebGPUBackend, ReplayHost {
     this.arena = device.createBuffer({ label: "webpeft uniforms", size: arenaBytes, usage: UNIFORM_USAGE });
     this.arenaHost = new Uint8Array(arenaBytes);
     this.arenaWords = new Uint32Array(this.arenaHost.buffer);
-    this.recorder = new GpuStepRecorder(this);
-    this.stepRecorder = this.recorder;
+    this.stepRecorder = new GpuStepRecorder(this);
     device.lost.then((info) => {
       if (!this.disposed) this.lost = DeviceLostError.of(info.reason ?? "unknown", info.message ?? "");
     });
@@ -279,7 +277,7 @@ class WebGPUBackendImpl implements WebGPUBackend, ReplayHost {
     const buffer = this.pool.acquire(byteLength);
     this.liveBytes += buffer.size;
     const handle = new GpuBuffer(dtype, length, buffer, byteLength);
-    this.recorder.active?.onAllocate(handle);
+    this.stepRecorder.active?.onAllocate(handle);
     return handle;
   }
 
@@ -287,7 +285,7 @@ class WebGPUBackendImpl implements WebGPUBackend, ReplayHost {
     const b = this.asGpu(handle);
     b.freed = true;
     this.liveBytes -= b.pooled.size;
-    this.recorder.active?.onFree(b);
+    this.stepRecorder.active?.onFree(b);
     const program = this.pinned.get(b.pooled);
     if (program) program.freedHandle(b.pooled);
     else if (!this.disposed) this.pool.release(b.pooled);
@@ -300,7 +298,7 @@ class WebGPUBackendImpl implements WebGPUBackend, ReplayHost {
   }
 
   get recording(): boolean {
-    return this.recorder.active !== null;
+    return this.stepRecorder.active !== null;
   }
 
   pin(p: PooledBuffer, owner: GpuStepProgram): void {
@@ -316,9 +314,9 @@ class WebGPUBackendImpl implements WebGPUBackend, ReplayHost {
     return p;
   }
 
-  unpin(p: PooledBuffer, toPool: boolean): void {
+  unpin(p: PooledBuffer): void {
     if (this.pinned.delete(p)) this.pinnedBytes -= p.size;
-    if (toPool && !this.disposed) this.pool.release(p);
+    if (!this.disposed) this.pool.release(p);
   }
 
   acquireUniformBuffer(bytes: number): { readonly buffer: GPUBuffer; readonly id: number } {
@@ -389,7 +387,7 @@ class WebGPUBackendImpl implements WebGPUBackend, ReplayHost {
     if (data.length === 0) return;
     const bytes = bytesPerElement[b.dtype];
     const byteLength = data.length * bytes;
-    this.recorder.active?.onUpload(b, offset * bytes, new Uint8Array(data.buffer.slice(data.byteOffset, data.byteOffset + byteLength)));
+    this.stepRecorder.active?.onUpload(b, offset * bytes, new Uint8Array(data.buffer.slice(data.byteOffset, data.byteOffset + byteLength)));
     if (this.pendingDispatches === 0 || byteLength % 4 !== 0 || (offset * bytes) % 4 !== 0) {
       // queue.writeBuffer runs before any command buffer submitted later, so commands recorded so far
       // (which may still read this buffer's previous owner's data) are submitted first
@@ -417,7 +415,7 @@ class WebGPUBackendImpl implements WebGPUBackend, ReplayHost {
     const b = this.asGpu(handle);
     const bytes = bytesPerElement[b.dtype];
     const out = newTypedArray(b.dtype, length);
-    this.recorder.active?.onRead();
+    this.stepRecorder.active?.onRead();
     if (length === 0) return out;
     const staging = this.device.createBuffer({ size: length * bytes, usage: READBACK_USAGE });
     this.endPass();
@@ -472,7 +470,7 @@ class WebGPUBackendImpl implements WebGPUBackend, ReplayHost {
       entries.push({ binding: buffers.length, resource: { buffer: this.arena, offset: uniformOffset, size: uniformBytes } });
       return { group: this.device.createBindGroup({ layout: pipeline.getBindGroupLayout(0), entries }), buffers: gpu.map((b) => b.buffer) };
     });
-    this.recorder.active?.onLaunch({ key: launch.key, pipeline, workgroups: launch.workgroups, uniforms: uniforms.slice(), buffers: gpu });
+    this.stepRecorder.active?.onLaunch({ key: launch.key, pipeline, workgroups: launch.workgroups, uniforms: uniforms.slice(), buffers: gpu });
 
     if (this.profiler) {
       // one pass per dispatch, bracketed by timestamps
